@@ -1,0 +1,3 @@
+"""Datasets, samplers and transforms."""
+from .samplers import *  # noqa: F401,F403
+from .transforms import *  # noqa: F401,F403

@@ -1,0 +1,2 @@
+"""Evaluation: functional cores (numbers) and metric plugins (mmengine Evaluator glue)."""
+from .metrics import *  # noqa: F401,F403

@@ -1,0 +1,7 @@
+"""Models: SR heads, FR backbones, necks, classification heads/losses, recognisers."""
+from .backbones import *  # noqa: F401,F403
+from .data_preprocessors import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403
+from .necks import *  # noqa: F401,F403
+from .recognizers import *  # noqa: F401,F403
+from .sr import *  # noqa: F401,F403
