@@ -1,0 +1,3 @@
+from .pixel_loss import EuclideanLoss, PixelMSELoss
+
+__all__ = ['EuclideanLoss', 'PixelMSELoss']

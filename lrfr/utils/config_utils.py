@@ -1,0 +1,47 @@
+"""Config handling shared by ``tools/train.py`` and ``tools/test.py`` (the command line only overrides the config)."""
+import os.path as osp
+from typing import Optional
+
+import torch
+from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for the tools)
+from mmengine.logging import print_log
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,
+                launcher: str = 'none') -> Config:
+    """Read a config, merge ``--cfg-options``, and fill ``work_dir`` and ``launcher``.
+
+    ``work_dir`` priority: command line > config > ``./work_dirs/<config name>``.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file not found: {path}')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
+    cfg.launcher = launcher
+    return cfg
+
+
+def enable_amp(cfg: Config) -> None:
+    """Turn on mixed precision: bf16 autocast where the GPU supports it, else fp16; off (fp32) on CPU.
+
+    mmengine's ``AmpOptimWrapper`` refuses the CPU, and bf16 on CPUs without AVX512-BF16 is many times
+    slower than fp32, so on CPU the flag is reported and ignored.
+    """
+    if not torch.cuda.is_available():
+        print_log('--amp: no CUDA device, mixed precision is OFF; training runs in fp32 on the CPU.',
+                  logger='current')
+        return
+    wrapper = cfg.optim_wrapper
+    if wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+        print_log('--amp: AMP is already enabled in the config.', logger='current')
+        return
+    wrapper.type = 'AmpOptimWrapper'
+    wrapper.dtype = 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'
+    if wrapper.dtype == 'float16':
+        wrapper.loss_scale = 'dynamic'
+    print_log(f'--amp: autocast with {wrapper.dtype} on the GPU.', logger='current')

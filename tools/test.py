@@ -1,0 +1,53 @@
+"""Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [--out results.json] [--export-mat DIR]``.
+
+Prints the benchmark table (from the config's metric), and on request writes the metrics as JSON, the
+features as the official TinyFace .mat files, and CMC / precision-recall plots into the work dir.
+"""
+import argparse
+import os
+import os.path as osp
+
+import lrfr  # noqa: F401  (applies lrfr.compat before mmengine builds anything)
+from lrfr.apis import load_checkpoint_strict
+from lrfr.compat import trust_checkpoints
+from lrfr.utils.config_utils import DictAction, load_config
+from mmengine.runner import Runner
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test an lrfr model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='directory for logs and plots')
+    parser.add_argument('--out', help='write metrics, config, checkpoint and date to this JSON file')
+    parser.add_argument('--export-mat', metavar='DIR',
+                        help='write probe.mat, gallery.mat, distractor.mat for the official MATLAB script')
+    parser.add_argument('--no-plots', action='store_true', help='skip the CMC / PR curve PNGs')
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help='unpickle the checkpoint fully (weights_only=False): only for files you trust')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if args.trust_checkpoint:
+        trust_checkpoints()
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    cfg.load_from, cfg.resume = None, False  # loaded strictly below instead
+    runner = Runner.from_cfg(cfg)
+    load_checkpoint_strict(runner.model, args.checkpoint, config_name=args.config)
+    metrics = runner.test()
+    from lrfr.apis.test_outputs import write_test_outputs
+    write_test_outputs(runner, metrics, config=args.config, checkpoint=args.checkpoint, out=args.out,
+                       export_mat_dir=args.export_mat, plot_dir=None if args.no_plots else runner.log_dir)
+
+
+if __name__ == '__main__':
+    main()
