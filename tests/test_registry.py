@@ -19,7 +19,8 @@ def test_registries_are_children_of_mmengine_roots():
 def test_mmpretrain_module_by_scope_prefix():
     register_all_modules()
     backbone = MODELS.build(dict(type='mmpretrain.ResNet', depth=18, out_indices=(3,)))
-    out = backbone.eval()(torch.randn(1, 3, 32, 32))
+    backbone.eval()
+    out = backbone(torch.randn(1, 3, 32, 32))
     assert out[-1].shape[1] == 512
 
 
