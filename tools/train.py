@@ -4,7 +4,9 @@ import os
 
 import lrfr  # noqa: F401  (applies lrfr.compat before mmengine builds anything)
 from lrfr.compat import trust_checkpoints
+from lrfr.utils.checkpoints import publish_final_checkpoint
 from lrfr.utils.config_utils import DictAction, enable_amp, load_config
+from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 
@@ -40,6 +42,10 @@ def main() -> None:
         cfg.resume, cfg.load_from = True, args.resume
     runner = Runner.from_cfg(cfg)
     runner.train()
+    if is_main_process():
+        final = publish_final_checkpoint(runner.work_dir)
+        if final:
+            runner.logger.info(f'final checkpoint: {final}')
 
 
 if __name__ == '__main__':

@@ -1,0 +1,38 @@
+# Embedded demo benchmark (AT&T/ORL faces degraded to TinyFace-like native LR; lfw_subset distractors),
+# built under data_root on first use. Native branch (train) and 1:N identification test (probe vs gallery).
+# Sizes are (H, W). FR-only models resize the LR face straight to the FR input size; models with an SR head
+# resize it to the fixed LR size and let the SR head up-sample (see the *_sr variants below).
+data_root = 'data/demo_tinyface'
+fr_size = (56, 48)   # FR input: half the paper's 112x96, so the demo trains on 2 CPU cores
+lr_size = (20, 16)   # TinyFace's mean face size (paper, Table 1 / Fig. 4)
+train_batch_size = 32
+
+native_train_pipeline = [
+    dict(type='LoadFaceImage'),
+    dict(type='ResizeFace', size=fr_size),
+    dict(type='RandomHFlip', prob=0.5),
+    dict(type='PackFaceInputs'),
+]
+native_test_pipeline = [
+    dict(type='LoadFaceImage'),
+    dict(type='ResizeFace', size=fr_size),
+    dict(type='PackFaceInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=train_batch_size,
+    num_workers=0,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(type='DemoTinyFaceDataset', data_root=data_root, split='train',
+                 pipeline=native_train_pipeline),
+)
+val_dataloader = dict(
+    batch_size=64,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='DemoTinyFaceDataset', data_root=data_root, split='test',
+                 pipeline=native_test_pipeline),
+)
+test_dataloader = val_dataloader
+val_evaluator = dict(type='IdentificationMetric')
+test_evaluator = val_evaluator
