@@ -27,6 +27,7 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
+from lrfr.registry import TRANSFORMS
 from lrfr.structures import BRANCH_NAT, BRANCHES, SUBSET_GALLERY, SUBSET_PROBE, SUBSET_TRAIN
 
 #: File extensions treated as images when a folder is listed (lower case).
@@ -160,7 +161,9 @@ class BaseFaceDataset(BaseDataset):
             data_prefix=dict(img_path=''),
             indices=indices,
             serialize_data=serialize_data,
-            pipeline=list(pipeline),
+            # Built here with lrfr's registry (the mmpretrain habit) so bare names such as
+            # 'LoadFaceImage' resolve even when no default scope is set.
+            pipeline=[TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline],
             test_mode=test_mode,
             lazy_init=lazy_init,
             max_refetch=max_refetch)
