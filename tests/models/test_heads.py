@@ -431,3 +431,21 @@ def test_composite_head_bad_configs_raise():
         MODELS.build(dict(type='CompositeHead', heads=soft))
     with pytest.raises(TypeError, match='non-empty list'):
         MODELS.build(dict(type='CompositeHead', heads=[]))
+
+
+# -- in a recogniser ------------------------------------------------------------------------------
+@pytest.mark.parametrize('head', [
+    dict(type='ArcFaceHead', num_classes=3, in_channels=4, scale=8.0),
+    dict(type='CompositeHead', heads=[dict(type='SoftmaxHead', num_classes=3, in_channels=4),
+                                      dict(type='CenterLoss', num_classes=3, in_channels=4)]),
+    dict(type='ASoftmaxHead', num_classes=3, in_channels=4)])
+def test_heads_plug_into_face_recognizer(head):
+    from mmpretrain.structures import DataSample
+    backbone = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 4))
+    model = MODELS.build(dict(type='FaceRecognizer', backbone=backbone, head=head))
+    samples = [DataSample().set_gt_label(y) for y in (0, 2, 1)]
+    losses = model(torch.randn(3, 3, 4, 4), samples, mode='loss')
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    total.backward()
+    assert torch.isfinite(total) and 'accuracy' in losses
+    assert all(p.grad is not None for p in model.backbone.parameters())
