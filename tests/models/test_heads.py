@@ -324,6 +324,18 @@ def test_center_loss_centres_ignore_the_optimiser():
     assert torch.allclose(head.centers, torch.full((2, 2), 1.0 / 3.0))
 
 
+def test_center_update_full_table_path_matches(monkeypatch):
+    """The distributed path (full class table, one all-reduce) equals the per-batch one."""
+    import lrfr.models.heads.center_loss as center_module
+    heads = [MODELS.build(dict(type='CenterLoss', num_classes=5, in_channels=3)) for _ in range(2)]
+    x, labels = torch.randn(6, 3), torch.tensor([4, 0, 4, 2, 0, 4])
+    heads[0].update_centers(x, labels)
+    monkeypatch.setattr(center_module, 'get_world_size', lambda: 2)
+    heads[1].update_centers(x, labels)  # all_reduce itself is a no-op outside a process group
+    assert torch.allclose(heads[0].centers, heads[1].centers)
+    assert torch.allclose(heads[0].centers[4], 0.5 * x[labels == 4].sum(0) / 4)
+
+
 def test_gradcheck_center_loss():
     head = MODELS.build(dict(type='CenterLoss', num_classes=3, in_channels=4)).eval()
     head.centers.normal_()

@@ -2,7 +2,7 @@
 from typing import Dict, Optional
 
 import torch
-from mmengine.dist import all_reduce
+from mmengine.dist import all_reduce, get_world_size
 from mmengine.model import BaseModule
 
 from lrfr.registry import MODELS
@@ -77,13 +77,24 @@ class CenterLoss(BaseModule):
         """
         feats = feats.detach().to(self.centers.dtype)
         labels = labels.long()
+        if get_world_size() > 1:
+            # Every rank must reduce a tensor of the same shape: the full class table.
+            classes, slots = None, labels
+            num_rows = self.num_classes
+        else:
+            # One process: only the classes in the batch, not O(num_classes * D) per step.
+            classes, slots = labels.unique(return_inverse=True)
+            num_rows = classes.numel()
         # Columns 0..D-1: sum of (c_j - x_i); column D: count of class j. One all-reduce.
-        stats = self.centers.new_zeros(self.num_classes, self.in_channels + 1)
+        stats = self.centers.new_zeros(num_rows, self.in_channels + 1)
         rows = torch.cat([self.centers[labels] - feats, feats.new_ones(labels.numel(), 1)], dim=1)
-        stats.index_add_(0, labels, rows)
+        stats.index_add_(0, slots, rows)
         all_reduce(stats, op='sum')
         delta = stats[:, :-1] / (1.0 + stats[:, -1:])
-        self.centers.sub_(self.alpha * delta)
+        if classes is None:
+            self.centers.sub_(self.alpha * delta)
+        else:
+            self.centers.index_add_(0, classes, delta, alpha=-self.alpha)
 
     def loss(self, feats: torch.Tensor, labels: torch.Tensor) -> Dict[str, torch.Tensor]:
         """``dict(loss_center=lambda * L_C)``; updates the centres afterwards in training mode.
