@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base_backbone import check_positive_int, conv_out_size, to_size_pair
+from .base_backbone import SizeArg, check_positive_int, conv_out_size, to_size_pair
 
 
 def caffe_xavier_(weight: torch.Tensor) -> None:
@@ -121,7 +121,7 @@ class LocallyConnected2d(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
-                 input_size, stride: int = 1, padding: int = 0, share_size=1,
+                 input_size: SizeArg, stride: int = 1, padding: int = 0, share_size: SizeArg = 1,
                  bias: bool = True) -> None:
         super().__init__()
         self.in_channels = check_positive_int(in_channels, 'in_channels')

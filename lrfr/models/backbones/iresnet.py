@@ -16,7 +16,7 @@ class IBasicBlock(nn.Module):
     """ArcFace's improved residual unit: ``y = shortcut(x) + BN(conv(PReLU(BN(conv(BN(x))))))``.
 
     Both convolutions are 3x3 without bias; the stride sits on the second one (ArcFace's
-    "BN-Conv-BN-PReLU-Conv-BN" unit, Fig. 7 of the paper). The shortcut is a 1x1
+    "BN-Conv-BN-PReLU-Conv-BN" unit). The shortcut is a 1x1
     strided convolution + BN when the shape changes, the identity otherwise.
 
     Args:

@@ -85,7 +85,7 @@ class DRRN(PreUpsampleSR):
     ``y = x_up + f(x_up)``, ``x_up = bicubic(x)``. Every convolution is pre-activated by
     BN + ReLU, as in the authors' released Caffe models (``DRRN_B1U9_20C128``,
     ``DRRN_B1U25_52C128``: BatchNorm + Scale + ReLU before every convolution, the first
-    one on the input image included; the paper's Fig. 4 draws the same unit). Set
+    one on the input image included). Set
     ``norm_layer=None`` for the BN-free variant of several PyTorch ports. Depth is
     ``(1 + 2U) * B + 1`` convolutions (52 for B1U25)::
 
