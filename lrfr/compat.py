@@ -16,13 +16,16 @@ Each fix is small, idempotent and has a test in ``tests/test_compat.py``:
 3. **Distributed training without CUDA.** mmengine's ``init_dist`` calls ``torch.cuda.set_device`` and defaults to
    NCCL; its DDP wrapper passes ``device_ids=[LOCAL_RANK]``. Without a GPU we switch to the gloo backend, skip
    ``set_device`` and give DDP ``device_ids=None`` (what torch requires for CPU modules). With a GPU nothing changes.
-4. **Import-time noise.** mmcv-lite warns that its compiled ``MultiScaleDeformableAttention`` is missing (lrfr never
-   uses it); that one message is filtered by its exact text, so real warnings still show.
+4. **Known noise.** mmcv-lite warns at import that its compiled ``MultiScaleDeformableAttention`` is missing (lrfr
+   never uses it), and mmengine's own hooks log ``FileClient`` / ``HardDiskBackend`` deprecation lines at every run
+   although no user code asks for them. These messages are filtered by their exact text (a ``warnings`` filter and
+   a ``logging.Filter`` on mmengine's loggers), so real warnings still show.
 """
 import contextlib
 import functools
 import importlib.metadata
 import importlib.util
+import logging
 import os
 import os.path as osp
 import pickle
@@ -41,10 +44,41 @@ NOISE_WARNINGS = (
 )
 
 
+#: Exact beginnings of the log lines mmengine's hooks emit for their own internal FileClient use.
+NOISE_LOG_LINES = (
+    '"FileClient" will be deprecated in future.',
+    '"HardDiskBackend" is the alias of "LocalBackend"',
+)
+
+
+class KnownNoiseFilter(logging.Filter):
+    """Drop the log records listed in ``NOISE_LOG_LINES``; pass everything else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(message.startswith(line) for line in NOISE_LOG_LINES)
+
+
+def _with_noise_filter(logger_init: Callable) -> Callable:
+    @functools.wraps(logger_init)
+    def init(self, *args: Any, **kwargs: Any) -> None:
+        logger_init(self, *args, **kwargs)
+        self.addFilter(KnownNoiseFilter())
+
+    init.__lrfr_patched__ = True  # type: ignore[attr-defined]
+    return init
+
+
 def silence_known_noise() -> None:
-    """Filter the known, harmless import-time warnings of mmcv-lite by their exact text."""
+    """Filter the known, harmless warnings and log lines (see ``NOISE_WARNINGS``, ``NOISE_LOG_LINES``)."""
     for message in NOISE_WARNINGS:
         warnings.filterwarnings('ignore', message=message, category=UserWarning)
+    from mmengine.logging import MMLogger
+    if not getattr(MMLogger.__init__, '__lrfr_patched__', False):
+        MMLogger.__init__ = _with_noise_filter(MMLogger.__init__)
+    for name, instance in MMLogger._instance_dict.items():  # loggers created before lrfr was imported
+        if not any(isinstance(f, KnownNoiseFilter) for f in instance.filters):
+            instance.addFilter(KnownNoiseFilter())
 
 
 # -- 1. checkpoints -------------------------------------------------------------------------------------------

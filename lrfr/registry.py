@@ -13,11 +13,15 @@ from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
+from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
 from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
 from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
+from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
+from mmengine.registry import LOG_PROCESSORS as MMENGINE_LOG_PROCESSORS
 from mmengine.registry import Registry
 
 # Datasets, e.g. TinyFaceDataset, CelebADataset.
@@ -46,6 +50,10 @@ LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=['lrfr.engine'])
 # Optimizer wrappers (mmengine's OptimWrapper / AmpOptimWrapper).
 OPTIM_WRAPPERS = Registry(
     'optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, locations=['lrfr.engine'])
+# Optimizers and their constructors (torch's SGD/Adam through mmengine).
+OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, locations=['lrfr.engine'])
+OPTIM_WRAPPER_CONSTRUCTORS = Registry(
+    'optimizer wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, locations=['lrfr.engine'])
 # Parameter schedulers (mmengine's MultiStepLR, CosineAnnealingLR, ...).
 PARAM_SCHEDULERS = Registry(
     'parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS, locations=['lrfr.engine'])
@@ -53,3 +61,7 @@ PARAM_SCHEDULERS = Registry(
 # Visualizers and their backends (mmengine's Visualizer, LocalVisBackend).
 VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, locations=['lrfr.engine'])
 VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS, locations=['lrfr.engine'])
+
+# Weight initialisers (mmengine's Pretrained, Kaiming, ...) and log processors.
+WEIGHT_INITIALIZERS = Registry('weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS, locations=['lrfr.models'])
+LOG_PROCESSORS = Registry('log_processor', parent=MMENGINE_LOG_PROCESSORS, locations=['lrfr.engine'])

@@ -115,3 +115,19 @@ def test_single_process_gloo_ddp_on_cpu(tmp_path, monkeypatch):
     result = _run_python(code)
     assert result.returncode == 0, result.stderr
     assert 'ok' in result.stdout
+
+
+def test_mmengine_deprecation_log_noise_is_filtered_but_other_lines_pass():
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_instance('test_compat_noise', logger_name='test_compat_noise')
+    seen = []
+
+    class Collect(__import__('logging').Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    logger.addHandler(Collect())
+    logger.warning('"FileClient" will be deprecated in future. Please use io functions in ...')
+    logger.warning('"HardDiskBackend" is the alias of "LocalBackend" and the former will be deprecated in future.')
+    logger.warning('a real problem')
+    assert seen == ['a real problem']

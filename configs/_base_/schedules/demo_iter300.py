@@ -1,4 +1,6 @@
 # Demo schedule: 300 iterations of SGD with momentum (caffe-face's optimiser), warm-up, two LR steps.
+_base_ = ['../default_runtime.py']  # this schedule is iteration-based, so it also sets the hooks' units
+
 # Iteration-based so the same schedule serves one-branch loaders and the two-branch sampler.
 optim_wrapper = dict(
     type='OptimWrapper',

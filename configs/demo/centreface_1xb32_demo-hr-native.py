@@ -1,0 +1,8 @@
+# FR only, step 2 (paper Fig. 5a, Table 3): fine-tune the HR-pre-trained CentreFace on native LR faces
+# bicubic-up-sampled to its input size. Table 5 row "CentreFace, no SR".
+_base_ = ['../_base_/models/centreface_demo.py', '../_base_/datasets/demo_tinyface.py',
+          '../_base_/schedules/demo_iter300.py']
+
+load_from = 'work_dirs/centreface_1xb32_demo-hr/final.pth'
+optim_wrapper = dict(optimizer=dict(lr=0.01))
+benchmark = dict(name='CentreFace (FR only)')
