@@ -6,3 +6,4 @@ from .celeba import CelebADataset  # noqa: F401,E402
 from .face_folder import FaceFolderDataset, FaceListDataset  # noqa: F401,E402
 from .packed import PackedFaceDataset, pack_dataset  # noqa: F401,E402
 from .tinyface import TinyFaceDataset  # noqa: F401,E402
+from .demo import DemoHRFaceDataset, DemoTinyFaceDataset  # noqa: F401,E402  (transforms/demo engineer)

@@ -190,10 +190,14 @@ class BaseFaceDataset(BaseDataset):
             raise error(message)
         self._skipped.append(message)
 
-    def set_classes(self, classes: Sequence[str], **extra) -> None:
-        """Record the identity names (``classes``, ``num_classes``) and ``extra`` in ``metainfo``."""
-        self._metainfo.update(classes=tuple(str(c) for c in classes),
-                              num_classes=len(classes), **extra)
+    def set_classes(self, classes: Sequence[str]) -> None:
+        """Record the identity names in ``metainfo`` as ``classes`` and ``num_classes``.
+
+        Every face dataset has exactly these two computed keys, so mmengine's
+        ``ConcatDataset`` (which requires equal metainfo keys) can join any two of them;
+        pass ``ignore_keys=['classes', 'num_classes']`` when their identities differ.
+        """
+        self._metainfo.update(classes=tuple(str(c) for c in classes), num_classes=len(classes))
 
     # -- mmengine hooks --------------------------------------------------------
     def load_data_list(self) -> List[dict]:

@@ -181,7 +181,7 @@ class CelebADataset(BaseFaceDataset):
             kept.append(name)
         ids = sorted({identities[n] for n in kept})
         label_of = {identity: label for label, identity in enumerate(ids)}
-        self.set_classes([str(i) for i in ids], split=self.split)
+        self.set_classes([str(i) for i in ids])
         infos = []
         for name in kept:
             extra = {} if bboxes is None else {'bbox': bboxes[name]}

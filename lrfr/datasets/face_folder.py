@@ -17,7 +17,7 @@ FOLDER_LAYOUT = """\
 data_root/
   <identity A>/<any name>.jpg ...
   <identity B>/<any name>.png ...
-  (labels 0..K-1 follow the sorted folder names)"""
+  (labels 0..K-1 follow the sorted folder names; numerically if all are integers)"""
 
 LIST_LAYOUT = """\
 ann_file, one sample per line (blank lines and lines starting with '#' are ignored):
@@ -36,7 +36,8 @@ def _check_subset(subset: str) -> str:
 class FaceFolderDataset(BaseFaceDataset):
     """One sub-folder per identity; labels ``0..K-1`` follow the sorted folder names.
 
-    ``metainfo['classes']`` holds the folder names in label order. Images are the
+    Names are sorted as strings, or as integers when every folder name is an integer
+    (``2`` before ``10``). ``metainfo['classes']`` holds the folder names in label order. Images are the
     image files directly inside each identity folder, sorted by name; other files
     are ignored.
 
@@ -68,7 +69,12 @@ class FaceFolderDataset(BaseFaceDataset):
         root = require_dir(self.data_root, 'face folder data_root', self.LAYOUT)
         classes: List[str] = []
         infos: List[dict] = []
-        for folder in list_subdirs(root):
+        folders = list_subdirs(root)
+        if folders and all(f.isdigit() for f in folders):
+            # Integer identity names sort numerically ('2' before '10'), so label order
+            # matches the identity numbers (and TinyFace's order for the same ids).
+            folders.sort(key=int)
+        for folder in folders:
             names = list_image_files(osp.join(root, folder))
             if not names:
                 self.report_bad(f'{osp.join(root, folder)}: identity folder holds no image '

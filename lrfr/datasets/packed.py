@@ -41,7 +41,7 @@ INDEX_KEYS = ('header', 'offsets', 'shapes', 'gt_labels', 'img_paths', 'subsets'
 
 # One read-only map per pixel file and process: datasets stay small to pickle / deepcopy
 # (mmengine deep-copies datasets in get_subset), and forked workers inherit the mapping.
-_PIXEL_MAPS: Dict[str, np.memmap] = {}
+_PIXEL_MAPS: Dict[str, np.ndarray] = {}
 
 
 def _encode_strings(strings: Sequence[str], what: str) -> np.ndarray:
@@ -300,7 +300,7 @@ class PackedFaceDataset(BaseFaceDataset):
             infos.append(info)
         return infos
 
-    def _pixels(self) -> np.memmap:
+    def _pixels(self) -> np.ndarray:
         """The pixel file, mapped once per process (read-only)."""
         pixels = _PIXEL_MAPS.get(self._bin_path)
         if pixels is None:
@@ -309,7 +309,9 @@ class PackedFaceDataset(BaseFaceDataset):
                 shape = (osp.getsize(self._bin_path) // (h * w * 3), h, w, 3)
             else:
                 shape = (osp.getsize(self._bin_path),)
-            pixels = np.memmap(self._bin_path, dtype=np.uint8, mode='r', shape=shape)
+            # A plain ndarray view of the map: slicing skips np.memmap's per-call overhead.
+            pixels = np.memmap(self._bin_path, dtype=np.uint8, mode='r', shape=shape
+                               ).view(np.ndarray)
             _PIXEL_MAPS[self._bin_path] = pixels
         return pixels
 

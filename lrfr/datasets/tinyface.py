@@ -238,8 +238,7 @@ class TinyFaceDataset(BaseFaceDataset):
                 infos += self._load_distractors()
         pids = sorted({i['gt_label'] for i in infos if i['gt_label'] != DISTRACTOR_LABEL})
         # Test labels are the personIDs themselves: classes lists those present.
-        self.set_classes([str(p) for p in pids], split=self.split,
-                         protocol=None if protocol is None else self._protocol_path())
+        self.set_classes([str(p) for p in pids])
         return infos
 
     def _load_train(self) -> List[dict]:
@@ -274,7 +273,7 @@ class TinyFaceDataset(BaseFaceDataset):
             kept_pids.append(pid)
             label = len(kept_pids) - 1
             samples += [(label, key[1], osp.join(path, name)) for key, name in sorted(parsed)]
-        self.set_classes([str(p) for p in kept_pids], split=self.split)
+        self.set_classes([str(p) for p in kept_pids])
         return [self.make_info(path, label, SUBSET_TRAIN) for label, _, path in samples]
 
     def _parse(self, path: str) -> Optional[Tuple[int, int]]:

@@ -39,6 +39,15 @@ def test_folder_labels_follow_sorted_folder_names(folder_tree):
     assert ds.get_data_info(0)['subset'] == SUBSET_TRAIN
 
 
+def test_integer_folder_names_sort_numerically(tmp_path):
+    for name in ('10', '2', '1'):
+        _img(str(tmp_path / 'ids' / name / 'a.jpg'))
+    ds = FaceFolderDataset(str(tmp_path / 'ids'))
+    assert ds.metainfo['classes'] == ('1', '2', '10')
+    assert [osp.basename(osp.dirname(ds.get_data_info(i)['img_path'])) for i in range(3)] == \
+        ['1', '2', '10']
+
+
 def test_folder_through_pipeline(folder_tree):
     ds = FaceFolderDataset(folder_tree, branch=BRANCH_SYN,
                            pipeline=[dict(type='LoadFaceImage'), dict(type='PackFaceInputs')])
