@@ -118,13 +118,15 @@ def split_identities(seed: int) -> Tuple[List[int], List[int], Dict[int, List[in
 
 
 def _readme(seed: int, counts: Dict[str, int]) -> str:
+    n_train, n_probe, n_gallery = counts[SUBSET_TRAIN], counts[SUBSET_PROBE], counts[SUBSET_GALLERY]
+    n_test_ids = NUM_SUBJECTS - NUM_TRAIN_IDS
     return f"""lrfr embedded demo benchmark (TinyFace layout), builder version {DEMO_VERSION}, seed {seed}.
 Rebuild: python tools/dataset_converters/make_demo.py --out <this folder> --seed {seed}
 
 Contents
-  Training_Set/<personID>/<personID>_<n>.jpg     {counts[SUBSET_TRAIN]} native-LR training faces, {NUM_TRAIN_IDS} identities
-  Testing_Set/Probe/<personID>_<n>.jpg           {counts[SUBSET_PROBE]} probes ({NUM_SUBJECTS - NUM_TRAIN_IDS} test identities)
-  Testing_Set/Gallery_Match/<personID>_<n>.jpg   {counts[SUBSET_GALLERY]} gallery matches (same test identities)
+  Training_Set/<personID>/<personID>_<n>.jpg     {n_train} native-LR training faces, {NUM_TRAIN_IDS} identities
+  Testing_Set/Probe/<personID>_<n>.jpg           {n_probe} probes ({n_test_ids} test identities)
+  Testing_Set/Gallery_Match/<personID>_<n>.jpg   {n_gallery} gallery matches (same test identities)
   Testing_Set/Gallery_Distractor/lfw_<k>.jpg      {counts['distractor']} unlabelled distractors
   HR_Training_Set/<personID>/<personID>_<n>.png  {counts['hr']} HR originals of the training identities
   manifest.json                                  source file and drawn degradation of every image
