@@ -9,6 +9,7 @@ import os.path as osp
 
 import lrfr  # noqa: F401  (applies lrfr.compat before mmengine builds anything)
 from lrfr.apis import load_checkpoint_strict
+from lrfr.apis.test_outputs import request_features, write_test_outputs
 from lrfr.compat import trust_checkpoints
 from lrfr.utils.config_utils import DictAction, load_config
 from mmengine.runner import Runner
@@ -41,12 +42,13 @@ def main() -> None:
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from, cfg.resume = None, False  # loaded strictly below instead
+    if args.export_mat:
+        request_features(cfg)
     runner = Runner.from_cfg(cfg)
     load_checkpoint_strict(runner.model, args.checkpoint, config_name=args.config)
     metrics = runner.test()
-    from lrfr.apis.test_outputs import write_test_outputs
     write_test_outputs(runner, metrics, config=args.config, checkpoint=args.checkpoint, out=args.out,
-                       export_mat_dir=args.export_mat, plot_dir=None if args.no_plots else runner.log_dir)
+                       export_mat_dir=args.export_mat, plot_dir=None if args.no_plots else runner.work_dir)
 
 
 if __name__ == '__main__':
