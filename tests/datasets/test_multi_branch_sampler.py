@@ -5,6 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from mmengine.dataset import BaseDataset, ConcatDataset
@@ -148,6 +149,7 @@ def test_resume_replay_and_fast_forward_match_a_straight_run():
 def test_len_refuses_and_bad_configs_raise():
     ds = _concat(10, 10)
     sampler = _sampler(ds, batch_size=4, source_ratio=[1, 1])
+    MessageHub.get_instance('no_run_in_progress')  # a fresh current hub: no runner's max_iters
     with pytest.raises(TypeError, match='num_iters'):
         len(sampler)
     sized = _sampler(ds, batch_size=4, source_ratio=[1, 1], num_iters=25)
@@ -201,8 +203,7 @@ def _runner(work_dir, **kw):
     return Runner(
         model=_Recorder(), work_dir=str(work_dir), default_scope='lrfr',
         train_dataloader=dict(dataset=ds, batch_size=4, num_workers=0,
-                              sampler=dict(type='MultiBranchSampler', batch_size=4, source_ratio=[1, 1],
-                                           num_iters=6)),
+                              sampler=dict(type='MultiBranchSampler', batch_size=4, source_ratio=[1, 1])),
         train_cfg=dict(by_epoch=False, max_iters=6),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.0)),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=3, by_epoch=False),
@@ -213,6 +214,8 @@ def _runner(work_dir, **kw):
 def test_mmengine_runner_resume_sees_the_straight_run_batches(tmp_path):
     straight = _runner(tmp_path)
     straight.train()
+    # Without num_iters, len() is the running runner's max_iters (what LoggerHook asked every iteration).
+    assert len(straight.train_dataloader) == 6
     assert len(straight.model.seen) == 6
     for batch in straight.model.seen:
         assert Counter(branch for branch, _ in batch) == {0: 2, 1: 2}

@@ -11,6 +11,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.dist import get_dist_info, sync_random_seed
+from mmengine.logging import MessageHub
 from torch.utils.data import Sampler
 
 from lrfr.registry import DATA_SAMPLERS
@@ -62,11 +63,12 @@ class MultiBranchSampler(Sampler):
     Length and epochs: the sampler never ends; it is for ``IterBasedTrainLoop``
     (``train_cfg=dict(by_epoch=False, max_iters=N)``, ``log_processor=dict(by_epoch=False)``,
     schedulers with ``by_epoch=False``), which treats the whole run as one epoch of
-    ``max_iters`` iterations. ``len()`` reports exactly that, ``num_iters * batch_size``
-    indices (so ``len(dataloader) == num_iters``), never the dataset size. mmengine's
-    ``LoggerHook`` asks ``len(train_dataloader)`` every iteration, so pass
-    ``num_iters=max_iters`` (one config variable); without it ``len()`` raises a
-    ``TypeError`` that says so.
+    ``max_iters`` iterations. ``len()`` reports exactly that, ``max_iters * batch_size``
+    indices (so ``len(dataloader) == max_iters``), never the dataset size: ``max_iters``
+    is ``num_iters`` when given, else the running mmengine runner's ``max_iters`` (its
+    ``RuntimeInfoHook`` publishes it in the message hub before training starts, and
+    mmengine's ``LoggerHook`` asks ``len(train_dataloader)`` every iteration). Outside a
+    run and without ``num_iters``, ``len()`` raises a ``TypeError`` that says so.
 
     Resuming: the index stream is a function of ``seed`` (and ``epoch``) only. In
     mmengine 0.10.7 ``IterBasedTrainLoop.run`` resumes by calling ``next()`` on
@@ -94,7 +96,7 @@ class MultiBranchSampler(Sampler):
         rank (int, optional): this process's rank; None asks ``mmengine.dist``. Defaults to None.
         world_size (int, optional): number of ranks; None asks ``mmengine.dist``. Defaults to None.
         num_iters (int, optional): the run's ``max_iters``, which defines ``len()``.
-            Defaults to None (``len()`` raises).
+            Defaults to None (the running mmengine runner's ``max_iters``).
     """
 
     def __init__(self,
@@ -187,14 +189,17 @@ class MultiBranchSampler(Sampler):
                     yield offset + idx
 
     def __len__(self) -> int:
-        """``num_iters * batch_size``: the indices one run of ``num_iters`` iterations draws on this rank."""
-        if self.num_iters is None:
+        """``max_iters * batch_size``: the indices one run draws on this rank (see the class notes)."""
+        num_iters = self.num_iters
+        if num_iters is None:
+            num_iters = MessageHub.get_current_instance().get_info('max_iters')
+        if num_iters is None:
             raise TypeError(
-                'MultiBranchSampler is infinite: its length is the run\'s iterations. Pass '
-                'num_iters=<train_cfg.max_iters> to the sampler (mmengine\'s LoggerHook asks '
-                'len(train_dataloader) every iteration) and train with IterBasedTrainLoop '
-                '(train_cfg=dict(by_epoch=False, max_iters=N), log_processor=dict(by_epoch=False))')
-        return self.num_iters * self.batch_size
+                'MultiBranchSampler is infinite: its length is the run\'s iterations, and no mmengine '
+                'run is in progress to tell them. Pass num_iters=<train_cfg.max_iters> to the sampler; '
+                'train with IterBasedTrainLoop (train_cfg=dict(by_epoch=False, max_iters=N), '
+                'log_processor=dict(by_epoch=False))')
+        return int(num_iters) * self.batch_size
 
     def set_epoch(self, epoch: int) -> None:
         """Derive the streams of the next ``__iter__`` from ``(seed, epoch)``.
