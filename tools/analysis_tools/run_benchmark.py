@@ -8,7 +8,6 @@ declares a test set, tested with ``tools/test.py`` on its final checkpoint; both
 each run starts from clean global state. Rows of the table are the configs with ``benchmark = dict(name=...)``.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import subprocess

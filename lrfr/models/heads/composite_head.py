@@ -5,6 +5,7 @@ import torch
 from mmengine.model import BaseModule
 from torch import nn
 
+from lrfr.models.builder import build_part
 from lrfr.registry import MODELS
 
 
@@ -39,7 +40,6 @@ class CompositeHead(BaseModule):
         super().__init__(init_cfg=init_cfg)
         # Imported here: the recognizers package may import heads, so a module-level
         # import could become circular.
-        from lrfr.models.recognizers.face_recognizer import build_part
 
         if isinstance(heads, (dict, nn.Module)) or not isinstance(heads, Sequence) or not heads:
             raise TypeError('heads must be a non-empty list of head configs or modules, '

@@ -6,23 +6,8 @@ from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 from torch import nn
 
+from lrfr.models.builder import ModuleCfg, build_part
 from lrfr.registry import MODELS
-
-ModuleCfg = Union[dict, nn.Module]
-
-
-def build_part(part: Optional[ModuleCfg]) -> Optional[nn.Module]:
-    """Build a sub-module from a config dict, or pass a ready module through.
-
-    Accepting modules as well as dicts lets tests and scripts compose parts
-    directly, while configs stay plain dicts (the mmpretrain ImageClassifier habit).
-    """
-    if part is None or isinstance(part, nn.Module):
-        return part
-    if isinstance(part, dict):
-        return MODELS.build(part)
-    raise TypeError(f'expected a config dict or an nn.Module, got {type(part).__name__}')
-
 
 def gather_labels(data_samples: List[DataSample]) -> torch.Tensor:
     """Identity labels of a batch as a ``(N,)`` long tensor."""
@@ -55,7 +40,7 @@ class FaceRecognizer(BaseModel):
     Example:
         >>> model = dict(type='FaceRecognizer',
         ...              backbone=dict(type='CentreFaceNet', embed_dim=512),
-        ...              head=dict(type='LinearClsHead', in_channels=512, num_classes=2570))
+        ...              head=dict(type='SoftmaxHead', in_channels=512, num_classes=2570))
     """
 
     def __init__(self,

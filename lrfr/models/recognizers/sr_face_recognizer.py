@@ -7,7 +7,8 @@ from torch import nn
 
 from lrfr.registry import MODELS
 from lrfr.structures import BRANCH_NAT, BRANCH_SYN
-from .face_recognizer import FaceRecognizer, ModuleCfg, build_part, gather_labels
+from lrfr.models.builder import ModuleCfg, build_part
+from .face_recognizer import FaceRecognizer, gather_labels
 
 
 def branch_of(sample: DataSample) -> str:

@@ -7,7 +7,7 @@ from mmpretrain.structures import DataSample
 from torch import nn
 
 from lrfr.registry import MODELS
-from .face_recognizer import ModuleCfg, build_part
+from lrfr.models.builder import ModuleCfg, build_part
 
 
 @MODELS.register_module()
