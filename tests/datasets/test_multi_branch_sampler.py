@@ -153,7 +153,7 @@ def test_len_refuses_and_bad_configs_raise():
     with pytest.raises(TypeError, match='num_iters'):
         len(sampler)
     sized = _sampler(ds, batch_size=4, source_ratio=[1, 1], num_iters=25)
-    assert len(sized) == 100  # the run's indices, not the dataset size (20)
+    assert len(sized) == 100  # the run's indices (before the run: num_iters), not the dataset size (20)
     assert len(DataLoader(ds, batch_size=4, sampler=sized)) == 25
     with pytest.raises(ValueError, match='num_iters'):
         _sampler(ds, batch_size=4, source_ratio=[1, 1], num_iters=0)
@@ -203,7 +203,8 @@ def _runner(work_dir, **kw):
     return Runner(
         model=_Recorder(), work_dir=str(work_dir), default_scope='lrfr',
         train_dataloader=dict(dataset=ds, batch_size=4, num_workers=0,
-                              sampler=dict(type='MultiBranchSampler', batch_size=4, source_ratio=[1, 1])),
+                              sampler=dict(type='MultiBranchSampler', batch_size=4, source_ratio=[1, 1],
+                                           num_iters=100)),  # stale on purpose: the run's max_iters wins
         train_cfg=dict(by_epoch=False, max_iters=6),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.0)),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=3, by_epoch=False),
@@ -214,7 +215,7 @@ def _runner(work_dir, **kw):
 def test_mmengine_runner_resume_sees_the_straight_run_batches(tmp_path):
     straight = _runner(tmp_path)
     straight.train()
-    # Without num_iters, len() is the running runner's max_iters (what LoggerHook asked every iteration).
+    # During the run len() is the runner's max_iters (LoggerHook asked it every iteration), not num_iters.
     assert len(straight.train_dataloader) == 6
     assert len(straight.model.seen) == 6
     for batch in straight.model.seen:

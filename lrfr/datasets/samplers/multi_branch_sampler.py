@@ -7,11 +7,12 @@ one endless seeded index stream per source, and ranks taking every
 sources optionally named by their CSRI branch (``lrfr.structures.BRANCHES``).
 """
 import itertools
+import logging
 from typing import Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.dist import get_dist_info, sync_random_seed
-from mmengine.logging import MessageHub
+from mmengine.logging import MessageHub, print_log
 from torch.utils.data import Sampler
 
 from lrfr.registry import DATA_SAMPLERS
@@ -64,11 +65,14 @@ class MultiBranchSampler(Sampler):
     (``train_cfg=dict(by_epoch=False, max_iters=N)``, ``log_processor=dict(by_epoch=False)``,
     schedulers with ``by_epoch=False``), which treats the whole run as one epoch of
     ``max_iters`` iterations. ``len()`` reports exactly that, ``max_iters * batch_size``
-    indices (so ``len(dataloader) == max_iters``), never the dataset size: ``max_iters``
-    is ``num_iters`` when given, else the running mmengine runner's ``max_iters`` (its
-    ``RuntimeInfoHook`` publishes it in the message hub before training starts, and
-    mmengine's ``LoggerHook`` asks ``len(train_dataloader)`` every iteration). Outside a
-    run and without ``num_iters``, ``len()`` raises a ``TypeError`` that says so.
+    indices (so ``len(dataloader) == max_iters``), never the dataset size. During a run
+    ``max_iters`` is the runner's (mmengine's ``RuntimeInfoHook`` publishes it in the
+    message hub before training; ``LoggerHook`` asks ``len(train_dataloader)`` every
+    iteration). Before the run, ``Runner.build_param_scheduler`` already asks for the
+    length (as ``epoch_length``), so pass ``num_iters=max_iters``; without it ``len()``
+    raises a ``TypeError`` that says so. If ``num_iters`` and the running
+    ``max_iters`` differ (e.g. ``--cfg-options train_cfg.max_iters=...``) a warning is
+    logged once and the run's value wins.
 
     Resuming: the index stream is a function of ``seed`` (and ``epoch``) only. In
     mmengine 0.10.7 ``IterBasedTrainLoop.run`` resumes by calling ``next()`` on
@@ -96,7 +100,7 @@ class MultiBranchSampler(Sampler):
         rank (int, optional): this process's rank; None asks ``mmengine.dist``. Defaults to None.
         world_size (int, optional): number of ranks; None asks ``mmengine.dist``. Defaults to None.
         num_iters (int, optional): the run's ``max_iters``, which defines ``len()``.
-            Defaults to None (the running mmengine runner's ``max_iters``).
+            Defaults to None (``len()`` raises until a run publishes its ``max_iters``).
     """
 
     def __init__(self,
@@ -123,6 +127,7 @@ class MultiBranchSampler(Sampler):
         if num_iters is not None and (not isinstance(num_iters, (int, np.integer)) or num_iters < 1):
             raise ValueError(f'num_iters must be a positive int (the run\'s max_iters) or None, got {num_iters!r}')
         self.num_iters = num_iters
+        self._warned = False
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
@@ -190,16 +195,21 @@ class MultiBranchSampler(Sampler):
 
     def __len__(self) -> int:
         """``max_iters * batch_size``: the indices one run draws on this rank (see the class notes)."""
-        num_iters = self.num_iters
-        if num_iters is None:
-            num_iters = MessageHub.get_current_instance().get_info('max_iters')
-        if num_iters is None:
+        running = MessageHub.get_current_instance().get_info('max_iters')
+        if running is not None:
+            if self.num_iters is not None and self.num_iters != running and not self._warned:
+                self._warned = True
+                print_log(f'MultiBranchSampler: num_iters={self.num_iters} but the run has max_iters='
+                          f'{running}; using {running}', logger='current', level=logging.WARNING)
+            return int(running) * self.batch_size
+        if self.num_iters is None:
             raise TypeError(
-                'MultiBranchSampler is infinite: its length is the run\'s iterations, and no mmengine '
-                'run is in progress to tell them. Pass num_iters=<train_cfg.max_iters> to the sampler; '
-                'train with IterBasedTrainLoop (train_cfg=dict(by_epoch=False, max_iters=N), '
+                'MultiBranchSampler is infinite: its length is the run\'s iterations. Pass '
+                'num_iters=<train_cfg.max_iters> to the sampler (mmengine\'s Runner asks '
+                'len(train_dataloader) when it builds the parameter schedulers) and train with '
+                'IterBasedTrainLoop (train_cfg=dict(by_epoch=False, max_iters=N), '
                 'log_processor=dict(by_epoch=False))')
-        return int(num_iters) * self.batch_size
+        return self.num_iters * self.batch_size
 
     def set_epoch(self, epoch: int) -> None:
         """Derive the streams of the next ``__iter__`` from ``(seed, epoch)``.
