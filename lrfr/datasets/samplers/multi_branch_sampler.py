@@ -125,7 +125,8 @@ class MultiBranchSampler(Sampler):
                              f'world_size={self.world_size}')
 
         if num_iters is not None and (not isinstance(num_iters, (int, np.integer)) or num_iters < 1):
-            raise ValueError(f'num_iters must be a positive int (the run\'s max_iters) or None, got {num_iters!r}')
+            raise ValueError(f'num_iters must be a positive int (the run\'s max_iters) or None, '
+                             f'got {num_iters!r}')
         self.num_iters = num_iters
         self._warned = False
         self.dataset = dataset
