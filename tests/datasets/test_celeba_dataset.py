@@ -129,7 +129,8 @@ def test_missing_files_named(tmp_path):
         CelebADataset(root)
     make_celeba(root, wild=True)
     os.remove(osp.join(root, 'Anno', 'list_bbox_celeba.txt'))
-    with pytest.raises(FileNotFoundError, match=r'(?s)bounding-box file not found.*Anno/list_bbox_celeba.txt'):
+    with pytest.raises(FileNotFoundError,
+                       match=r'(?s)bounding-box file not found.*Anno/list_bbox_celeba.txt'):
         CelebADataset(root, in_the_wild=True)
 
 

@@ -1,4 +1,4 @@
-"""pack_dataset / PackedFaceDataset / tools/dataset_converters/pack.py: same pixels, labels and errors as files."""
+"""pack_dataset, PackedFaceDataset and tools/dataset_converters/pack.py: same pixels, labels, errors."""
 import importlib.util
 import os
 import os.path as osp
@@ -156,7 +156,8 @@ def test_pack_tool_from_args_and_config(faces, tmp_path, monkeypatch):
     config = tmp_path / 'cfg.py'
     config.write_text(
         'train_dataloader = dict(dataset=dict(type="ConcatDataset", datasets=[\n'
-        f'    dict(type="FaceFolderDataset", data_root="{faces}", pipeline=[dict(type="LoadFaceImage")])]))\n')
+        f'    dict(type="FaceFolderDataset", data_root="{faces}",\n'
+        '         pipeline=[dict(type="LoadFaceImage")])]))\n')
     monkeypatch.setattr(sys, 'argv', ['pack.py', str(config), out + '2', '--key',
                                       'train_dataloader.dataset.datasets.0'])
     tool.main()
