@@ -23,7 +23,21 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
     cfg.launcher = launcher
+    fill_sampler_length(cfg)
     return cfg
+
+
+def fill_sampler_length(cfg: Config) -> None:
+    """Give an infinite ``MultiBranchSampler`` the run's ``max_iters`` unless the config already did.
+
+    mmengine's Runner asks ``len(train_dataloader)`` when it builds the parameter schedulers, before
+    training starts; an endless sampler's length is the run's iterations, which live in ``train_cfg``.
+    """
+    loader = cfg.get('train_dataloader') or {}
+    sampler = loader.get('sampler') or {}
+    max_iters = (cfg.get('train_cfg') or {}).get('max_iters')
+    if sampler.get('type') == 'MultiBranchSampler' and sampler.get('num_iters') is None and max_iters:
+        sampler['num_iters'] = int(max_iters)
 
 
 def enable_amp(cfg: Config) -> None:
