@@ -11,6 +11,8 @@ train_dataloader = dict(
                  source_ratio=dict(syn=1, nat=1)),
     dataset=dict(
         type='ConcatDataset',
+        # each branch has its own identities (its own classifier), so their metainfo may differ
+        ignore_keys=['classes', 'num_classes', 'branch'],
         datasets=[
             dict(type='DemoHRFaceDataset', data_root={{_base_.data_root}}, branch='syn',
                  pipeline={{_base_.pair_train_pipeline}}),
