@@ -154,12 +154,12 @@ def export_mat(out_dir: str, probe_feats: Any, gallery_feats: Any, gallery_label
     """
     from scipy.io import savemat
 
-    def to_numpy(x: Any, name: str) -> np.ndarray:
+    def to_numpy(x: Any) -> np.ndarray:
         arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
         return arr.astype(dtype) if dtype is not None else arr
 
-    probe = to_numpy(probe_feats, 'probe_feats')
-    gallery = to_numpy(gallery_feats, 'gallery_feats')
+    probe = to_numpy(probe_feats)
+    gallery = to_numpy(gallery_feats)
     labels = np.asarray(gallery_labels.cpu() if isinstance(gallery_labels, torch.Tensor)
                         else gallery_labels).reshape(-1)
     if probe.ndim != 2 or gallery.ndim != 2 or probe.shape[1] != gallery.shape[1]:

@@ -138,6 +138,13 @@ def test_cut_off_beyond_rank_1000():
     exact = check(probe, np.array([1, 2]), gallery, gallery_lbl, 'exact')
     assert exact['ap'][0] == pytest.approx((1 / 500 + 2 / 1100 + 3 / 1300) / 3, abs=1e-15)
     assert exact['cmc'].shape == (1300,)
+    # The boundary: a hit at rank 1,000 counts, one at rank 1,001 does not.
+    edge_lbl = np.full(1300, DISTRACTOR_LABEL)
+    edge_lbl[order[999]] = edge_lbl[order[1000]] = 4
+    edge = check(probe[:1], np.array([4]), gallery, edge_lbl, 'official')
+    assert edge['match_rank'].tolist() == [1000, 1001]
+    assert edge['ap'][0] == pytest.approx(0.5 * (0 + 1 / 1000) / 2, abs=1e-15)
+    assert edge['cmc'][998] == 0.0 and edge['cmc'][999] == 1.0
     # A probe whose only match is beyond 1,000: official CMC never reaches it, AP is 0.
     lone = evaluate_identification(probe[:1], [3], gallery,
                                    np.where(np.arange(1300) == order[1200], 3, DISTRACTOR_LABEL))

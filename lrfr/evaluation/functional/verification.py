@@ -111,22 +111,35 @@ def tar_at_far(scores: ArrayLike, is_same: ArrayLike, far: float) -> Dict[str, f
 
 
 def best_threshold(scores: ArrayLike, is_same: ArrayLike) -> Dict[str, float]:
-    """The threshold with the best accuracy (accept if ``score > threshold``).
+    """The threshold with the best accuracy (accept a pair if ``score > threshold``).
 
-    Candidates are ``-inf`` and every distinct score; among equally good ones the
-    lowest is taken.
+    Every split of the sorted distinct scores is tried; the threshold is placed midway
+    in the gap of the best split (so it generalises to unseen pairs), ``-inf`` when
+    accepting everything is best. Among equally good splits the lowest is taken.
+
+    Args:
+        scores (np.ndarray | torch.Tensor): ``(N,)`` similarities.
+        is_same (np.ndarray | torch.Tensor): ``(N,)`` True for genuine pairs.
 
     Returns:
-        dict: ``threshold`` and its ``accuracy``.
+        dict: ``threshold`` and its ``accuracy`` on these pairs.
     """
     s, y = _check_scores(scores, is_same)
     values, inverse = np.unique(s, return_inverse=True)  # ascending
-    pos_le = np.cumsum(np.bincount(inverse, weights=y, minlength=values.size))
-    neg_le = np.cumsum(np.bincount(inverse, weights=~y, minlength=values.size))
-    # threshold -inf accepts everything; threshold values[i] accepts scores above it.
-    correct = np.concatenate([[y.sum()], y.sum() - pos_le + neg_le])
+    pos_lt = np.cumsum(np.bincount(inverse, weights=y, minlength=values.size))
+    neg_lt = np.cumsum(np.bincount(inverse, weights=~y, minlength=values.size))
+    # Split j accepts scores >= values[j] (j = 0: everything; j = n: nothing).
+    correct = np.concatenate([[y.sum()], y.sum() - pos_lt + neg_lt])
     best = int(np.argmax(correct))
-    threshold = -np.inf if best == 0 else float(values[best - 1])
+    if best == 0:
+        threshold = -np.inf
+    elif best == values.size:
+        threshold = float(values[-1])
+    else:
+        lo, hi = float(values[best - 1]), float(values[best])
+        threshold = lo + (hi - lo) / 2
+        if not lo <= threshold < hi:  # adjacent floats: the midpoint rounds onto hi
+            threshold = lo
     return dict(threshold=threshold, accuracy=float(correct[best] / s.size))
 
 

@@ -1,0 +1,251 @@
+"""Time lrfr's identification evaluator against a sort-based reference and the bare GEMM.
+
+Random features at TinyFace scale by default (3,728 probes x 157,871 gallery images x
+512-d; 4,443 gallery matches of 2,569 identities, the rest distractors). In one run it
+times:
+
+(a) ``lrfr.evaluation.functional.evaluate_identification`` (counting, no sort);
+(b) a sort-based reference: the same score blocks, then a stable ``argsort`` of each
+    probe's gallery row and the official ``compute_AP.m`` walk, vectorised;
+(c) the matrix product alone: ``probe_block @ gallery.T`` for the same probe blocks;
+
+repeated ``--repeat`` times, interleaved (a, b, c, a, b, c, ...), keeping each best time;
+
+and prints seconds, the ratios lrfr/reference and lrfr/GEMM, and each method's peak
+memory: the rise of the process's resident set size above its level before the method
+(sampled every 2 ms from ``/proc/self/statm``), or on CUDA ``torch.cuda.max_memory_allocated``.
+
+Example (full scale, the figures in docs/benchmark.md)::
+
+    python tools/analysis_tools/benchmark_eval.py --repeat 1 --threads 2
+
+Scaled down (about a second)::
+
+    python tools/analysis_tools/benchmark_eval.py --scale 0.05
+"""
+import argparse
+import json
+import os
+import resource
+import threading
+import time
+from typing import Callable, Dict, Tuple
+
+import numpy as np
+import torch
+
+from lrfr.evaluation.functional import OFFICIAL_MAX_RANK, evaluate_identification
+from lrfr.structures import DISTRACTOR_LABEL
+
+TINYFACE = dict(num_probes=3728, num_gallery=157871, num_mated=4443, num_ids=2569,
+                num_probe_ids=2563, dim=512)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--scale', type=float, default=1.0,
+                        help='multiply every count (probes, gallery, ids) by this factor')
+    parser.add_argument('--dim', type=int, default=TINYFACE['dim'], help='feature dimension')
+    parser.add_argument('--protocol', default=None,
+                        help='folder with the official probe_img_ID_pairs.mat and '
+                        'gallery_match_img_ID_pairs.mat: use their identity labels (scale 1 only)')
+    parser.add_argument('--dtype', default='float32', choices=['float32', 'float64'])
+    parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
+    parser.add_argument('--chunk-size', type=int, default=None, help='probes per block')
+    parser.add_argument('--gallery-chunk-size', type=int, default=None,
+                        help='gallery columns per block (lrfr only)')
+    parser.add_argument('--ap-mode', default='official', choices=['official', 'exact'])
+    parser.add_argument('--repeat', type=int, default=1, help='timed runs per method (min is kept)')
+    parser.add_argument('--threads', type=int, default=None, help='torch.set_num_threads')
+    parser.add_argument('--skip-reference', action='store_true', help='do not run (b)')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--json', default=None, help='also write the figures to this JSON file')
+    return parser.parse_args()
+
+
+def make_labels(args: argparse.Namespace, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+    """Probe and gallery labels with TinyFace's shape: every id in the gallery, a skewed count per id."""
+    if args.protocol:
+        import mat4py
+        probe = np.asarray(mat4py.loadmat(os.path.join(args.protocol, 'probe_img_ID_pairs.mat'))
+                           ['probe_ids']).ravel()
+        mated = np.asarray(mat4py.loadmat(os.path.join(
+            args.protocol, 'gallery_match_img_ID_pairs.mat'))['gallery_ids']).ravel()
+        num_gallery = round(TINYFACE['num_gallery'] * args.scale)
+        return probe.astype(np.int64), np.concatenate(
+            [mated, np.full(num_gallery - mated.size, DISTRACTOR_LABEL)]).astype(np.int64)
+
+    def scaled(key: str) -> int:
+        return max(1, round(TINYFACE[key] * args.scale))
+
+    num_ids, num_probe_ids = scaled('num_ids'), scaled('num_probe_ids')
+    # Every id once, the surplus drawn with Zipf-like weights (a few ids have many images).
+    weights = 1.0 / np.arange(1, num_ids + 1)
+    weights /= weights.sum()
+    mated = np.concatenate([np.arange(num_ids),
+                            rng.choice(num_ids, max(0, scaled('num_mated') - num_ids), p=weights)])
+    probe_w = weights[:num_probe_ids] / weights[:num_probe_ids].sum()
+    probe = np.concatenate([np.arange(num_probe_ids),
+                            rng.choice(num_probe_ids,
+                                       max(0, scaled('num_probes') - num_probe_ids), p=probe_w)])
+    distractors = np.full(max(0, scaled('num_gallery') - mated.size), DISTRACTOR_LABEL)
+    # Official order: the gallery matches (sorted by id), then the distractors.
+    return rng.permutation(probe), np.concatenate([np.sort(mated), distractors])
+
+
+class PeakMemory:
+    """Peak rise of resident memory (CPU: sampled RSS; CUDA: max_memory_allocated) in a block."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.peak = 0
+
+    @staticmethod
+    def _rss() -> int:
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+    def __enter__(self) -> 'PeakMemory':
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+            return self
+        self.base = self._rss()
+        self._stop = threading.Event()
+        self._max = self.base
+
+        def poll() -> None:
+            while not self._stop.wait(0.002):
+                self._max = max(self._max, self._rss())
+
+        self._thread = threading.Thread(target=poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated() - self.base
+            return
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self._max, self._rss()) - self.base
+
+
+def timed(methods: Dict[str, Callable[[], object]], repeat: int,
+          device: torch.device) -> Dict[str, Tuple[float, int, object]]:
+    """Run the methods in turn ``repeat`` times (interleaved, so a burst of load elsewhere
+    hits them alike); keep each one's best wall time, its peak memory and its output."""
+    best: Dict[str, Tuple[float, int, object]] = {}
+    for _ in range(repeat):
+        for name, fn in methods.items():
+            with PeakMemory(device) as mem:
+                start = time.perf_counter()
+                out = fn()
+                if device.type == 'cuda':
+                    torch.cuda.synchronize()
+                sec = time.perf_counter() - start
+            old = best.get(name, (float('inf'), 0, None))
+            best[name] = (min(old[0], sec), max(old[1], mem.peak), out)
+    return best
+
+
+def gemm_only(probe: torch.Tensor, gallery: torch.Tensor, chunk: int) -> None:
+    for a in range(0, probe.shape[0], chunk):
+        probe[a:a + chunk] @ gallery.T
+
+
+def sort_reference(probe: torch.Tensor, probe_lbl: np.ndarray, gallery: torch.Tensor,
+                   gallery_lbl: np.ndarray, chunk: int, ap_mode: str) -> Dict[str, float]:
+    """Sort each probe's row (stable), then the compute_AP.m walk over the true-match positions."""
+    gallery_lbl_t = torch.as_tensor(gallery_lbl, device=gallery.device)
+    sq = (gallery * gallery).sum(1)
+    num_gallery = gallery.shape[0]
+    max_rank = OFFICIAL_MAX_RANK if ap_mode == 'official' else num_gallery
+    aps, first_hits = [], []
+    for a in range(0, probe.shape[0], chunk):
+        scores = torch.addmm(sq, probe[a:a + chunk] * -2.0, gallery.T)
+        order = torch.argsort(scores, dim=1, stable=True)
+        labels = torch.as_tensor(probe_lbl[a:a + chunk], device=gallery.device)
+        good = (gallery_lbl_t[order] == labels[:, None]) & (labels[:, None] != DISTRACTOR_LABEL)
+        for row in good.cpu().numpy():
+            r = np.flatnonzero(row).astype(np.float64) + 1  # 1-based ranks of the hits
+            n = r.size
+            if n == 0:
+                aps.append(0.0)
+                first_hits.append(0)
+                continue
+            k = np.arange(1, n + 1, dtype=np.float64)
+            if ap_mode == 'official':
+                kept = r <= OFFICIAL_MAX_RANK
+                old = np.where(r > 1, (k - 1) / np.maximum(r - 1, 1), 1.0)
+                aps.append(float(np.sum(((k / n - (k - 1) / n) * (old + k / r) / 2)[kept])))
+                first_hits.append(int(r[0]) if r[0] <= OFFICIAL_MAX_RANK else 0)
+            else:
+                aps.append(float(np.sum(k / r) / n))
+                first_hits.append(int(r[0]))
+    hits = np.asarray(first_hits)
+    cmc = np.cumsum(np.bincount(hits[hits > 0] - 1, minlength=max_rank)[:max_rank]) / hits.size
+    return dict(rank1=float(cmc[0]), rank20=float(cmc[min(20, max_rank) - 1]), mAP=float(np.mean(aps)))
+
+
+def main() -> None:
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    dtype = getattr(torch, args.dtype)
+    rng = np.random.default_rng(args.seed)
+    probe_lbl, gallery_lbl = make_labels(args, rng)
+    gen = torch.Generator().manual_seed(args.seed)
+    gallery = torch.randn(gallery_lbl.size, args.dim, generator=gen, dtype=dtype).to(device)
+    probe = torch.randn(probe_lbl.size, args.dim, generator=gen, dtype=dtype).to(device)
+    counts = np.bincount(gallery_lbl[gallery_lbl != DISTRACTOR_LABEL])
+    num_pairs = int(np.sum(counts[probe_lbl[probe_lbl < counts.size]]))
+    chunk = args.chunk_size or (2048 if device.type == 'cuda' else 256)
+    print(f'probes {probe.shape[0]}, gallery {gallery.shape[0]} '
+          f'({int((gallery_lbl != DISTRACTOR_LABEL).sum())} matches), dim {args.dim}, '
+          f'{args.dtype}, true-match pairs {num_pairs}, device {device}, '
+          f'threads {torch.get_num_threads()}, probe block {chunk}')
+
+    methods = {
+        '(a) lrfr': lambda: evaluate_identification(
+            probe, probe_lbl, gallery, gallery_lbl, ap_mode=args.ap_mode, chunk_size=chunk,
+            gallery_chunk_size=args.gallery_chunk_size),
+        '(b) sort reference': lambda: sort_reference(probe, probe_lbl, gallery, gallery_lbl,
+                                                     chunk, args.ap_mode),
+        '(c) GEMM alone': lambda: gemm_only(probe, gallery, chunk),
+    }
+    if args.skip_reference:
+        del methods['(b) sort reference']
+    timings = timed(methods, args.repeat, device)
+    t_lrfr, m_lrfr, res = timings['(a) lrfr']
+    t_gemm, m_gemm, _ = timings['(c) GEMM alone']
+    figures = dict(lrfr_s=t_lrfr, gemm_s=t_gemm, lrfr_over_gemm=t_lrfr / t_gemm,
+                   lrfr_peak_bytes=m_lrfr, gemm_peak_bytes=m_gemm,
+                   rank1=res['rank1'], mAP=res['mAP'])
+    if not args.skip_reference:
+        t_ref, m_ref, ref = timings['(b) sort reference']
+        figures.update(reference_s=t_ref, reference_peak_bytes=m_ref,
+                       lrfr_over_reference=t_lrfr / t_ref,
+                       max_abs_diff=max(abs(res[k] - ref[k]) for k in ('rank1', 'rank20', 'mAP')))
+    rows = [(name, sec, mem) for name, (sec, mem, _) in timings.items()]
+    mem_kind = 'CUDA max_memory_allocated' if device.type == 'cuda' else 'RSS rise, sampled'
+    print(f"{'method':<20}{'seconds':>10}{'peak MiB':>12}   ({mem_kind})")
+    for name, sec, mem in rows:
+        print(f'{name:<20}{sec:>10.3f}{mem / 2**20:>12.1f}')
+    if 'reference_s' in figures:
+        print(f"lrfr / reference = {figures['lrfr_over_reference']:.3f}; "
+              f"|lrfr - reference| (rank1, rank20, mAP) <= {figures['max_abs_diff']:.2e}")
+    print(f"lrfr / GEMM = {figures['lrfr_over_gemm']:.3f}; "
+          f"rank1 = {res['rank1']:.4f}, mAP = {res['mAP']:.4f} (random features)")
+    print(f'process peak RSS (ru_maxrss): '
+          f'{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(figures, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()
