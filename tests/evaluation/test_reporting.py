@@ -1,8 +1,7 @@
 """Reports: plots, official .mat export, results JSON, and the benchmark table tool."""
+import importlib.util
 import json
 import os.path as osp
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,6 +14,14 @@ from lrfr.structures import DISTRACTOR_LABEL
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+
+
+def load_tool(name):
+    spec = importlib.util.spec_from_file_location(
+        name, osp.join(REPO, 'tools', 'analysis_tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def small_result(seed=0, ap_mode='official'):
@@ -54,7 +61,7 @@ def test_export_mat_official_layout(tmp_path):
         export_mat(str(tmp_path), probe, gallery, labels[:3])
 
 
-def test_results_json_roundtrip_and_table_tool(tmp_path):
+def test_results_json_roundtrip_and_table_tool(tmp_path, capsys):
     metrics = {'tinyface/rank1': np.float64(32.14), 'tinyface/rank20': 44.5,
                'tinyface/rank50': 48.44, 'tinyface/mAP': 24.6}
     a = write_results_json(str(tmp_path / 'a.json'), metrics, 'configs/centreface/cf_tinyface.py',
@@ -69,18 +76,19 @@ def test_results_json_roundtrip_and_table_tool(tmp_path):
     b.write_text(json.dumps(dict(metrics={'tinyface/rank1': 44.8, 'tinyface/rank20': 60.4,
                                           'tinyface/rank50': 65.1, 'tinyface/mAP': 36.2},
                                  config='csri.py', checkpoint=None, date='')))
-    tool = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_table.py')
-    out = subprocess.run([sys.executable, tool, a, str(b), '--markdown'], capture_output=True,
-                         text=True, check=True).stdout
+    tool = load_tool('benchmark_table')
+    tool.main([a, str(b), '--markdown'])
+    out = capsys.readouterr().out
     assert out.splitlines()[0] == '| Method | Rank-1 (%) | Rank-20 (%) | Rank-50 (%) | mAP (%) |'
     assert '| cf_tinyface | 32.1 | 44.5 | 48.4 | 24.6 |' in out
     assert '| csri | 44.8 | 60.4 | 65.1 | 36.2 |' in out
-    ascii_out = subprocess.run([sys.executable, tool, a, '--names', 'CentreFace'],
-                               capture_output=True, text=True, check=True).stdout
+    tool.main([a, '--names', 'CentreFace'])
+    ascii_out = capsys.readouterr().out
     assert 'CentreFace' in ascii_out and '+---' in ascii_out
-    bad = subprocess.run([sys.executable, tool, str(tmp_path / 'missing.json')],
-                         capture_output=True, text=True)
-    assert bad.returncode != 0 and 'missing.json' in bad.stderr
+    with pytest.raises(SystemExit, match='missing.json'):
+        tool.main([str(tmp_path / 'missing.json')])
+    with pytest.raises(SystemExit, match='--names'):
+        tool.main([a, str(b), '--names', 'only-one'])
 
 
 def test_make_table_markdown():
