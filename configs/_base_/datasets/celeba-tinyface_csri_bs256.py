@@ -1,0 +1,24 @@
+# CSRI's two data branches (LRFR paper §3, Fig. 2): the synthetic branch (CelebA LR/HR pairs with identities,
+# celeba_pairs_bs256.py) and the native branch (TinyFace training faces at the 20x16 LR size, identities only),
+# joined by a ConcatDataset. MultiBranchSampler puts 128 of each in every batch of 256, each branch cycling on its
+# own (TinyFace's 7,804 faces ~26 times as often as CelebA's 202,599). Tested on TinyFace through the SR head.
+_base_ = './celeba_pairs_bs256.py'
+
+train_dataloader = dict(
+    _delete_=True,
+    batch_size={{_base_.train_batch_size}},
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='MultiBranchSampler', batch_size={{_base_.train_batch_size}},
+                 source_ratio=dict(syn=1, nat=1)),
+    dataset=dict(
+        type='ConcatDataset',
+        # the branches have their own label spaces (CelebA and TinyFace identities)
+        ignore_keys=['classes', 'num_classes'],
+        datasets=[
+            dict(type='CelebADataset', data_root={{_base_.celeba_root}}, split='all', branch='syn',
+                 pipeline={{_base_.pair_train_pipeline}}),
+            dict(type='TinyFaceDataset', data_root={{_base_.tinyface_root}}, split='train', branch='nat',
+                 pipeline={{_base_.native_train_pipeline}}),
+        ]),
+)

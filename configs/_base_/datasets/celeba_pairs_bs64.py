@@ -1,0 +1,21 @@
+# CelebA LR/HR pairs for SR-only training (paper Fig. 5b, step 1), 64 pairs per batch (VDSR's batch size).
+# Trained on the official train partition and tested on the identity-disjoint test partition (19,962 pairs) with
+# PSNR/SSIM (SRQualityMetric, which maps the normalised SR output back to 0..255 with the preprocessor's
+# mean/std), so the SR quality is measured on unseen faces; the paper trained its SR models on all 202,599 pairs
+# (set train_dataloader.dataset.split='all' for that; the PSNR is then on training faces).
+_base_ = './celeba_pairs_bs256.py'
+
+train_batch_size = 64
+pair_test_pipeline = [
+    dict(type='LoadFaceImage'),
+    dict(type='mmcv.CenterCrop', crop_size=(96, 112)),  # (w, h), mmcv's order
+    dict(type='BicubicDownsample', size={{_base_.lr_size}}, hr_size={{_base_.fr_size}}),
+    dict(type='PackFaceInputs'),
+]
+train_dataloader = dict(batch_size=train_batch_size, dataset=dict(split='train'))
+val_dataloader = dict(
+    dataset=dict(_delete_=True, type='CelebADataset', data_root={{_base_.celeba_root}}, split='test',
+                 branch='syn', pipeline=pair_test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(_delete_=True, type='SRQualityMetric', mean=127.5, std=128.0)
+test_evaluator = val_evaluator

@@ -1,0 +1,41 @@
+# TinyFace (Cheng et al., ACCV 2018) on its official tree: the native LR training set (7,804 faces of 2,570
+# identities) and the 1:N identification test (3,728 probes vs 4,443 gallery matches + 153,428 distractors, one
+# dataset with split='test', one IdentificationMetric: Euclidean distance, CMC ranks and mAP).
+# FR-only models see the native LR face bicubic-up-sampled to the FR input size (paper Fig. 5a); models with an
+# SR head use the *_sr variant. Sizes are (H, W).
+tinyface_root = 'data/tinyface'
+fr_size = (112, 96)  # FR input of every model in the paper (CentreFace's aligned face)
+lr_size = (20, 16)   # TinyFace's mean face size (paper Fig. 4): the SR heads' input
+train_batch_size = 256
+
+native_train_pipeline = [
+    dict(type='LoadFaceImage'),
+    dict(type='ResizeFace', size=fr_size),
+    dict(type='RandomHFlip', prob=0.5),
+    dict(type='PackFaceInputs'),
+]
+native_test_pipeline = [
+    dict(type='LoadFaceImage'),
+    dict(type='ResizeFace', size=fr_size),
+    dict(type='PackFaceInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=train_batch_size,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(type='TinyFaceDataset', data_root=tinyface_root, split='train', branch='nat',
+                 pipeline=native_train_pipeline),
+)
+val_dataloader = dict(
+    batch_size=256,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='TinyFaceDataset', data_root=tinyface_root, split='test',
+                 pipeline=native_test_pipeline),
+)
+test_dataloader = val_dataloader
+val_evaluator = dict(type='IdentificationMetric')
+test_evaluator = val_evaluator

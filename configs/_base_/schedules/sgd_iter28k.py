@@ -1,0 +1,20 @@
+# caffe-face's solver (Wen et al., ECCV 2016: CentreFace's released training setup), used for every training on
+# CelebA (the LRFR paper does not give its schedules): SGD with momentum 0.9, weight decay 5e-4, lr 0.1 divided
+# by 10 at 16k and 24k iterations, 28k iterations of 256 faces (~35 passes over CelebA's 202,599 images).
+# Iteration-based, so the same schedule serves one-branch loaders and the two-branch sampler.
+_base_ = ['../default_runtime.py']
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4),
+)
+param_scheduler = [dict(type='MultiStepLR', by_epoch=False, milestones=[16000, 24000], gamma=0.1)]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=28000, val_interval=28000)  # test once, at the end
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=100),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=4000, max_keep_ckpts=2, save_best=None),
+)
+log_processor = dict(by_epoch=False)
