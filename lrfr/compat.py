@@ -85,6 +85,8 @@ def silence_known_noise() -> None:
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
     """Restricted ``getattr`` for unpickling: only ``HistoryBuffer``'s registered statistics methods."""
     from mmengine.logging import HistoryBuffer
+    if not HistoryBuffer._statistics_methods:
+        HistoryBuffer()  # the class registers its default statistics (min/max/mean/current) on first use
     if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
         return getattr(obj, name)
     raise pickle.UnpicklingError(

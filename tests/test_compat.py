@@ -49,6 +49,21 @@ def test_arbitrary_code_is_still_refused():
         torch.load(buf)
 
 
+def test_checkpoint_loads_in_a_fresh_process(tmp_path):
+    """The statistics names must be known before any HistoryBuffer exists in the loading process."""
+    path = tmp_path / 'hub.pth'
+    code = ('import torch, lrfr\n'
+            'from mmengine.logging import MessageHub\n'
+            "hub = MessageHub.get_instance('fresh')\n"
+            "hub.update_scalar('train/loss', 2.0)\n"
+            f"torch.save({{'message_hub': hub.state_dict()}}, {str(path)!r})\n")
+    assert _run_python(code).returncode == 0
+    result = _run_python(f"import torch, lrfr\nprint(torch.load({str(path)!r})['message_hub']['log_scalars']"
+                         "['train/loss'].min())\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == '2.0'
+
+
 def test_getattr_only_resolves_history_buffer_statistics():
     from mmengine.logging import HistoryBuffer
     assert compat._history_buffer_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean

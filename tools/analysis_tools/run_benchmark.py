@@ -3,9 +3,9 @@
     python tools/analysis_tools/run_benchmark.py configs/demo/*.py --out demo_table.md
 
 Configs run in dependency order: a config whose ``load_from`` (or an ``init_cfg`` checkpoint) points into
-``work_dirs/<other config>/`` runs after that other config. Each is trained with ``tools/train.py`` and, when it
-declares a test set, tested with ``tools/test.py`` on its final checkpoint; both run as child processes so
-each run starts from clean global state. Rows of the table are the configs with ``benchmark = dict(name=...)``.
+``work_dirs/<other config>/`` runs after that other config. Each is trained with ``tools/train.py``; the configs
+that declare ``benchmark = dict(name=...)`` are the table's rows and are then tested with ``tools/test.py`` on
+their final checkpoint. Both tools run as child processes, so each run starts from clean global state.
 """
 import argparse
 import os
@@ -94,7 +94,9 @@ def train_and_test(config: str, cfg_options: List[str], skip_existing: bool) -> 
     os.makedirs(work_dir, exist_ok=True)
     final = osp.join(work_dir, 'final.pth')
     results = osp.join(work_dir, 'results.json')
-    has_test = Config.fromfile(config).get('test_dataloader') is not None
+    cfg = Config.fromfile(config)
+    # Only table rows are tested; earlier stages report their validation at the end of training.
+    has_test = cfg.get('benchmark') is not None and cfg.get('test_dataloader') is not None
     if skip_existing and osp.isfile(final) and (osp.isfile(results) or not has_test):
         print(f'[skip] {stem(config)}: already trained', flush=True)
         return results if has_test else None
@@ -127,13 +129,16 @@ def main() -> None:
         if results is not None and benchmark is not None:
             rows.append((benchmark['name'], results))
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-    from benchmark_table import format_table, load_results  # the table tool, reused
-    table = format_table([(name, load_results(path)) for name, path in rows])
-    print(table['terminal'])
+    from benchmark_table import COLUMNS, build_rows, column_title  # the table tool, reused
+    from lrfr.evaluation.reporting import make_table
+    names, paths = [name for name, _ in rows], [path for _, path in rows]
+    body = build_rows(paths, names, COLUMNS, prefix=None)
+    header = ['Method'] + [f'{column_title(c)} (%)' for c in COLUMNS]
+    print(make_table(header, body, title=' Table 5 layout '))
     print(f'total time: {time.time() - start:.0f} s')
     if args.out:
         with open(args.out, 'w', encoding='utf-8') as f:
-            f.write(table['markdown'] + '\n')
+            f.write(make_table(header, body, markdown=True) + '\n')
         print(f'table written to {args.out}')
 
 
