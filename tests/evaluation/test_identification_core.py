@@ -130,12 +130,13 @@ def test_cut_off_beyond_rank_1000():
         gallery_lbl[order[pos]] = 1
     gallery_lbl[order[0]] = 2  # the second probe's match is ranked first
     res = check(probe, np.array([1, 2]), gallery, gallery_lbl, 'official')
-    assert res['match_rank'].tolist() == [500, 1100, 1300, 1]
+    assert res['match_rank'].tolist() == [500, 1001, 1001, 1]  # beyond the cut-off: 1001
     # Only the rank-500 hit counts, with n = 3: (1/3) * (0 + 1/500) / 2.
     assert res['ap'][0] == pytest.approx(1 / 3 * (1 / 500) / 2, abs=1e-15)
     assert res['cmc'].shape == (OFFICIAL_MAX_RANK,)
     assert res['cmc'][498] == 0.5 and res['cmc'][499] == 1.0
     exact = check(probe, np.array([1, 2]), gallery, gallery_lbl, 'exact')
+    assert exact['match_rank'].tolist() == [500, 1100, 1300, 1]
     assert exact['ap'][0] == pytest.approx((1 / 500 + 2 / 1100 + 3 / 1300) / 3, abs=1e-15)
     assert exact['cmc'].shape == (1300,)
     # The boundary: a hit at rank 1,000 counts, one at rank 1,001 does not.
@@ -143,6 +144,8 @@ def test_cut_off_beyond_rank_1000():
     edge_lbl[order[999]] = edge_lbl[order[1000]] = 4
     edge = check(probe[:1], np.array([4]), gallery, edge_lbl, 'official')
     assert edge['match_rank'].tolist() == [1000, 1001]
+    # Narrow tiles: finished pairs (count >= 1,000) leave the blocks early, same numbers.
+    check(probe, np.array([1, 2]), gallery, gallery_lbl, 'official', gallery_chunk_size=32)
     assert edge['ap'][0] == pytest.approx(0.5 * (0 + 1 / 1000) / 2, abs=1e-15)
     assert edge['cmc'][998] == 0.0 and edge['cmc'][999] == 1.0
     # A probe whose only match is beyond 1,000: official CMC never reaches it, AP is 0.
@@ -258,3 +261,23 @@ def test_bad_inputs():
         evaluate_identification(p, [0.5, 1], g, [0, 1, 2, 3])
     with pytest.raises(TypeError, match='numpy array or a torch tensor'):
         evaluate_identification([[0.0, 0.0, 0.0]], [0], g, [0, 1, 2, 3])
+
+
+def test_official_early_exit(monkeypatch):
+    # Official mode stops following a pair once 1,000 items rank before it; the blocks are
+    # rebuilt from the unfinished pairs (and probes). Same numbers as the reference, and
+    # the same ranks as exact mode wherever they are within the cut-off.
+    from lrfr.evaluation.functional import identification
+    rebuilds = []
+    original = identification._PairCounter.subset
+    monkeypatch.setattr(identification._PairCounter, 'subset',
+                        lambda self, *a: rebuilds.append(1) or original(self, *a))
+    rng = np.random.default_rng(9)
+    case = random_case(rng, 25, 2600, 2, 5, distractors=0.7)
+    res = check(*case, ap_mode='official', chunk_size=7, gallery_chunk_size=64)
+    assert rebuilds, 'the early-exit path was not exercised'
+    exact = evaluate_identification(*case, ap_mode='exact', chunk_size=7, gallery_chunk_size=64)
+    within = exact['match_rank'] <= OFFICIAL_MAX_RANK
+    assert within.any() and (~within).any()
+    np.testing.assert_array_equal(res['match_rank'][within], exact['match_rank'][within])
+    assert (res['match_rank'][~within] == OFFICIAL_MAX_RANK + 1).all()

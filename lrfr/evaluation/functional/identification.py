@@ -130,7 +130,8 @@ def evaluate_identification(probe_feats: ArrayLike,
 
     pairs = _true_match_pairs(probe_lbl, gallery_lbl)
     match_rank = _rank_true_matches(probe, gallery, pairs, distance, chunk_size,
-                                    gallery_chunk_size)
+                                    gallery_chunk_size,
+                                    OFFICIAL_MAX_RANK if ap_mode == 'official' else None)
     return _summarise(match_rank, pairs['probe'], pairs['num_matches'], gallery.shape[0],
                       distance, ap_mode, ranks, no_match)
 
@@ -280,13 +281,18 @@ def _check_finite(x: torch.Tensor, name: str) -> None:
 
 
 def _rank_true_matches(probe: torch.Tensor, gallery: torch.Tensor, pairs: Dict[str, np.ndarray],
-                       distance: str, chunk_size: int, gallery_chunk_size: int) -> np.ndarray:
+                       distance: str, chunk_size: int, gallery_chunk_size: int,
+                       cap: Optional[int] = None) -> np.ndarray:
     """1-based rank of every true match (in ``pairs`` order), by blocked counting.
 
-    Probes are processed in decreasing order of their number of matches, and each
-    block's pairs slot-major (first match of every row, then second match of the rows
-    that have one, ...), so the rows holding a k-th match are a leading slice of the
-    score block: every comparison works on a view, never on a gathered copy.
+    Probes are processed in decreasing order of their number of matches ``m``, so a
+    block's rows form a few groups of equal ``m`` whose pairs are contiguous
+    ``(rows, m)`` threshold matrices: views only, no gathered copies, few operations.
+
+    With ``cap`` (official mode: 1,000) a pair is only followed while its count stays
+    below ``cap``: from time to time (after distractor tiles 1, 2, 4, 8, ...) finished
+    pairs leave the block, and probes left without pairs leave the matrix product.
+    Their rank is then reported as ``cap + 1``.
     """
     num_pairs = pairs['probe'].shape[0]
     width = gallery_chunk_size
@@ -302,13 +308,7 @@ def _rank_true_matches(probe: torch.Tensor, gallery: torch.Tensor, pairs: Dict[s
 
     for c0 in range(0, order.shape[0], chunk_size):
         chunk = order[c0:c0 + chunk_size]
-        counts_in_chunk = num_matches[chunk]  # non-increasing
-        # rows_per_slot[k]: how many leading rows have a (k+1)-th match.
-        rows_per_slot = np.searchsorted(-counts_in_chunk, -np.arange(1, counts_in_chunk[0] + 1),
-                                        side='right')
-        slot_rows = np.concatenate([np.arange(n) for n in rows_per_slot])
-        slot_of = np.repeat(np.arange(rows_per_slot.shape[0]), rows_per_slot)
-        pair_ids = pairs['first'][chunk[slot_rows]] + slot_of
+        pair_ids, rows, groups = _block_layout(chunk, num_matches[chunk], pairs['first'])
         probes = scorer.prepare_probes(probe.index_select(0, torch.as_tensor(chunk, device=dev)))
 
         # The mated region holds every true match, so its score tiles give the thresholds,
@@ -316,17 +316,72 @@ def _rank_true_matches(probe: torch.Tensor, gallery: torch.Tensor, pairs: Dict[s
         mated_pos = pairs['mated_pos'][pair_ids]
         mated_tiles = [scorer(probes, mated_idx[a:a + width])
                        for a in range(0, mated_idx.shape[0], width)]
-        counter = _PairCounter(slot_rows, rows_per_slot,
-                               _gather_thresholds(mated_tiles, slot_rows, mated_pos, width))
+        counter = _PairCounter(rows, groups, _gather_thresholds(mated_tiles, rows, mated_pos, width))
         region = counter.region(mated_pos, width)
         for j, scores in enumerate(mated_tiles):
             counter.count(scores, j, region)
         del mated_tiles
-        region = counter.region(pairs['other_pos'][pair_ids], width)
-        for j, a in enumerate(range(0, other_idx.shape[0], width)):
+
+        other_pos = pairs['other_pos'][pair_ids]
+        region = counter.region(other_pos, width)
+        counts = np.zeros(pair_ids.shape[0])
+        active = np.arange(pair_ids.shape[0])  # block pairs still counted, in counter order
+        num_tiles = -(-other_idx.shape[0] // width)
+        for j in range(num_tiles):
+            a = j * width
             counter.count(scorer(probes, other_idx[a:a + width]), j, region)
-        match_rank[pair_ids] = counter.counts.cpu().numpy().astype(np.int64) + 1
+            if cap is None or j + 1 == num_tiles or (j + 1) & j:  # check after 1, 2, 4, 8 tiles
+                continue
+            now = counter.counts.cpu().numpy()
+            done = now >= cap
+            if done.sum() * 8 < done.size:  # too few finished to be worth a rebuild
+                continue
+            counts[active[done]] = now[done]
+            keep = np.flatnonzero(~done)
+            if keep.size == 0:
+                active = keep
+                break
+            # Rebuild the block from the unfinished pairs: rows re-sorted by their number of
+            # unfinished pairs; rows without any leave the matrix product.
+            kept_rows = rows[keep]
+            row_ids, local_row = np.unique(kept_rows, return_inverse=True)
+            m_new = np.bincount(local_row)
+            row_order = np.argsort(-m_new, kind='stable')
+            pair_order = np.lexsort((np.arange(keep.size), np.argsort(row_order)[local_row]))
+            keep = keep[pair_order]
+            _, rows, groups = _block_layout(row_order, m_new[row_order],
+                                            np.cumsum(m_new) - m_new)
+            probes = probes.index_select(0, torch.as_tensor(row_ids[row_order], device=dev))
+            counter = counter.subset(torch.as_tensor(keep, device=dev), rows, groups)
+            active = active[keep]
+            region = counter.region(other_pos[active], width)
+        if active.size:
+            counts[active] = counter.counts.cpu().numpy()
+        rank = counts.astype(np.int64) + 1
+        match_rank[pair_ids] = rank if cap is None else np.minimum(rank, cap + 1)
     return match_rank
+
+
+def _block_layout(chunk: np.ndarray, m: np.ndarray,
+                  first: np.ndarray) -> Tuple[np.ndarray, np.ndarray, list]:
+    """Pairs of a probe block, row-major, and its groups of rows with equal match count.
+
+    Args:
+        chunk (np.ndarray): the block's probes (or any ids indexing ``first``).
+        m (np.ndarray): their number of pairs, non-increasing.
+        first (np.ndarray): index of each probe's first pair in the pair list.
+
+    Returns:
+        tuple: pair ids (into the pair list), local row of each pair, and groups
+        ``(r0, r1, m, p0)`` (rows ``r0 .. r1 - 1`` have ``m`` pairs each, from ``p0`` on).
+    """
+    rows = np.repeat(np.arange(chunk.shape[0]), m)
+    pair_first = np.cumsum(m) - m
+    pair_ids = first[chunk[rows]] + (np.arange(rows.shape[0]) - pair_first[rows])
+    starts = np.flatnonzero(np.diff(m, prepend=-1))
+    ends = np.append(starts[1:], chunk.shape[0])
+    groups = [(int(r0), int(r1), int(m[r0]), int(pair_first[r0])) for r0, r1 in zip(starts, ends)]
+    return pair_ids, rows, groups
 
 
 def _gather_thresholds(tiles: Sequence[torch.Tensor], rows: np.ndarray, pos: np.ndarray,
@@ -357,35 +412,37 @@ class _PairCounter:
     infinite, or a flush-to-zero mode swallowing the subnormal step), the pair falls
     back to the exact tie count in every tile before its split.
 
-    Pairs are slot-major: slot ``k`` is the contiguous pair range holding the
-    ``(k+1)``-th match of rows ``0 .. rows_per_slot[k] - 1``.
+    Pairs are row-major, and rows come in groups ``(r0, r1, m, p0)`` of equal match
+    count ``m``: the group's pairs ``p0 .. p0 + (r1 - r0) * m`` form a ``(rows, m)``
+    threshold matrix compared with score rows ``r0 .. r1`` in broadcast operations.
 
     Args:
         rows (np.ndarray): local probe row of each pair.
-        rows_per_slot (np.ndarray): rows having each slot (non-increasing).
+        groups (Sequence[tuple]): ``(r0, r1, m, p0)`` per group of equal match count.
         thresholds (torch.Tensor): each pair's own match score.
+        counts (torch.Tensor, optional): counts so far. Defaults to None (zeros).
     """
 
-    def __init__(self, rows: np.ndarray, rows_per_slot: np.ndarray,
-                 thresholds: torch.Tensor) -> None:
+    def __init__(self, rows: np.ndarray, groups: Sequence[Tuple[int, int, int, int]],
+                 thresholds: torch.Tensor, counts: Optional[torch.Tensor] = None) -> None:
         dev = thresholds.device
         self.rows = torch.as_tensor(rows, device=dev)
-        starts = np.concatenate([[0], np.cumsum(rows_per_slot)])
-        # Slots with many rows compare a leading slice of the tile (a view); the thin
-        # tail of slots (few probes with many matches) is gathered into one comparison,
-        # which saves many tiny operations.
-        thick = int(np.sum(rows_per_slot >= max(8, rows_per_slot[0] // 8)))
-        self.slots = [(int(starts[k]), int(rows_per_slot[k])) for k in range(thick)]
-        tail = slice(int(starts[thick]), rows.shape[0])
-        self.tail = (tail, self.rows[tail]) if tail.start < tail.stop else None
+        self.groups = groups
         self.t = thresholds
         self.t_next = torch.nextafter(thresholds, thresholds.new_tensor(math.inf))
         bad = ~(self.t_next > thresholds)
         self.bad = np.flatnonzero(bad.cpu().numpy())  # one host sync per probe block
         self.bad_mask = bad if self.bad.size else None
         # float64 counts are exact far beyond any gallery size (2**53)
-        self.counts = torch.zeros(rows.shape[0], dtype=torch.float64, device=dev)
+        self.counts = torch.zeros(rows.shape[0], dtype=torch.float64, device=dev) \
+            if counts is None else counts
         self._buffer: Optional[torch.Tensor] = None
+        self._tile_counts = torch.empty(rows.shape[0], dtype=thresholds.dtype, device=dev)
+
+    def subset(self, keep: torch.Tensor, rows: np.ndarray,
+               groups: Sequence[Tuple[int, int, int, int]]) -> '_PairCounter':
+        """A counter for pairs ``keep`` (in their new order), laid out as ``rows``/``groups``."""
+        return _PairCounter(rows, groups, self.t[keep], self.counts[keep])
 
     def region(self, pos: np.ndarray, width: int) -> Dict[str, Any]:
         """Per-region state: split tile of each pair and, per tile, the pairs needing exact ties."""
@@ -396,26 +453,35 @@ class _PairCounter:
                     tile_of_t=torch.as_tensor(tile_of, device=self.t.device))
 
     def count(self, scores: torch.Tensor, j: int, region: Dict[str, Any]) -> None:
-        """Add the counts of gallery tile ``j`` of ``region`` (``scores``: rows x tile columns)."""
+        """Add the counts of gallery tile ``j`` of ``region``. ``scores`` (rows x tile
+        columns) is overwritten: the last comparison of each row runs in place."""
+        self._count_ties(scores, j, region)  # reads the scores: before they are overwritten
         before = region['tile_of_t'] > j  # the whole tile precedes the split: '<='
         if self.bad_mask is not None:
             before &= ~self.bad_mask
         thr = torch.where(before, self.t_next, self.t)
-        # Compare into a float buffer and sum it: a bool result would be cast to int64
-        # (8 bytes per element) by the reduction; the float sum is exact (width < 2**24).
-        shape = scores.shape
-        if (self._buffer is None or self._buffer.dtype != scores.dtype
-                or self._buffer.numel() < scores.numel()):
-            self._buffer = torch.empty(scores.numel(), dtype=scores.dtype, device=scores.device)
-        buffer = self._buffer[:scores.numel()].view(shape)
-        for start, n in self.slots:
-            hit = torch.lt(scores[:n], thr[start:start + n, None], out=buffer[:n])
-            self.counts[start:start + n] += hit.sum(1)
-        if self.tail is not None:
-            pairs, rows = self.tail
-            self.counts[pairs] += (scores.index_select(0, rows) < thr[pairs, None]).sum(1)
-        # Exact ties ahead of the split: the straddled tile, and every earlier tile for
-        # pairs without a usable nextafter threshold.
+        width = scores.shape[1]
+        tile_counts = self._tile_counts  # exact in float: a tile is far narrower than 2**24
+        for r0, r1, m, p0 in self.groups:
+            nr = r1 - r0
+            thr_g = thr[p0:p0 + nr * m].view(nr, m)
+            out_g = tile_counts[p0:p0 + nr * m].view(nr, m)
+            if m > 1:
+                # All but the last match of each row: compare into a float buffer and sum
+                # it (a bool result would be cast to int64 by the reduction).
+                n = nr * (m - 1) * width
+                if self._buffer is None or self._buffer.numel() < n:
+                    self._buffer = torch.empty(n, dtype=scores.dtype, device=scores.device)
+                hit = torch.lt(scores[r0:r1, None, :], thr_g[:, :m - 1, None],
+                               out=self._buffer[:n].view(nr, m - 1, width))
+                out_g[:, :m - 1] = hit.sum(2)
+            # The last one in place: half the memory traffic of a separate buffer.
+            out_g[:, m - 1] = scores[r0:r1].lt_(thr_g[:, m - 1:]).sum(1)
+        self.counts += tile_counts
+
+    def _count_ties(self, scores: torch.Tensor, j: int, region: Dict[str, Any]) -> None:
+        """Exact ties ahead of the split: in the straddled tile, and in every earlier tile
+        for pairs without a usable nextafter threshold."""
         eq = region['eq_pairs'].get(j)
         if self.bad.size:
             extra = self.bad[region['tile_of'][self.bad] > j]
@@ -424,10 +490,10 @@ class _PairCounter:
             return
         dev = scores.device
         eq_t = torch.as_tensor(eq, device=dev)
-        limit = np.minimum(region['pos'][eq] - j * region['width'], shape[1])
+        limit = np.minimum(region['pos'][eq] - j * region['width'], scores.shape[1])
         vals = scores.index_select(0, self.rows[eq_t])
         ties = (vals == self.t[eq_t, None]) & (
-            torch.arange(shape[1], device=dev) < torch.as_tensor(limit, device=dev)[:, None])
+            torch.arange(scores.shape[1], device=dev) < torch.as_tensor(limit, device=dev)[:, None])
         self.counts.index_add_(0, eq_t, ties.sum(1, dtype=self.counts.dtype))
 
 
