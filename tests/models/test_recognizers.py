@@ -199,3 +199,18 @@ def test_registry_builds_recognizers():
     assert MODELS.get('CSRI') is CSRI
     model = MODELS.build(dict(type='EuclideanLoss', loss_weight=2.0))
     assert model.loss_weight == 2.0
+
+
+def test_sr_weights_come_from_an_sr_only_checkpoint(tmp_path):
+    """Independent SR-FR learning: the frozen SR head is initialised from a SuperResolver run's checkpoint."""
+    sr_cfg = dict(type='VDSR', mid_channels=4, num_layers=3, output_size=(H, W))
+    trained = SuperResolver(sr=sr_cfg)
+    ckpt = tmp_path / 'sr.pth'
+    torch.save({'state_dict': trained.state_dict(), 'meta': {}}, ckpt)
+    model = SRFaceRecognizer(
+        sr=dict(sr_cfg, init_cfg=dict(type='Pretrained', checkpoint=str(ckpt), prefix='sr.')),
+        backbone=TinyBackbone(), head=TinyHead(3), freeze_sr=True)
+    assert not torch.allclose(model.sr.conv_first.weight, trained.sr.conv_first.weight)
+    model.init_weights()
+    for name, value in trained.sr.state_dict().items():
+        assert torch.allclose(model.sr.state_dict()[name], value), name

@@ -1,14 +1,15 @@
 """Base of the pre-upsampling SR heads (SRCNN, VDSR, DRRN): bicubic to the output size, then a CNN."""
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
+from mmengine.model import BaseModule
 from torch import nn
 
 from ..backbones.base_backbone import SizeArg, check_positive_int, to_size_pair
 
 
-class PreUpsampleSR(nn.Module):
+class PreUpsampleSR(BaseModule):
     """An SR head that first interpolates the LR image to ``output_size``, then refines it with a CNN.
 
     SRCNN, VDSR and DRRN all take the bicubic-upsampled image as input (the "pre-upsampling"
@@ -23,10 +24,13 @@ class PreUpsampleSR(nn.Module):
         in_channels (int): image channels (in = out). Defaults to 3.
         output_size (int | tuple[int, int]): ``(H, W)`` of the SR output, the FR input size.
             Defaults to (112, 96).
+        init_cfg (dict, optional): mmengine initialisation, e.g. the weights of an SR-only run:
+            ``dict(type='Pretrained', checkpoint='work_dirs/<sr config>/final.pth', prefix='sr.')``.
     """
 
-    def __init__(self, in_channels: int = 3, output_size: SizeArg = (112, 96)) -> None:
-        super().__init__()
+    def __init__(self, in_channels: int = 3, output_size: SizeArg = (112, 96),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
         self.in_channels = check_positive_int(in_channels, 'in_channels')
         self.output_size: Tuple[int, int] = to_size_pair(output_size, 'output_size')
 

@@ -110,6 +110,8 @@ class DRRN(PreUpsampleSR):
         output_size (int | tuple[int, int]): ``(H, W)`` of the output. Defaults to (112, 96).
         norm_layer (callable, optional): ``norm_layer(channels)`` before each ReLU.
             Defaults to ``nn.BatchNorm2d``; None drops normalisation.
+        init_cfg (dict, optional): mmengine initialisation, e.g. ``Pretrained`` weights of an
+            SR-only run (see :class:`PreUpsampleSR`). Defaults to None.
 
     Example:
         >>> sr = MODELS.build(dict(type='DRRN', num_units=9, output_size=(112, 96)))
@@ -124,8 +126,9 @@ class DRRN(PreUpsampleSR):
                  num_units: int = 25,
                  kernel_size: int = 3,
                  output_size: SizeArg = (112, 96),
-                 norm_layer: NormLayer = nn.BatchNorm2d) -> None:
-        super().__init__(in_channels, output_size)
+                 norm_layer: NormLayer = nn.BatchNorm2d,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(in_channels, output_size, init_cfg)
         m = check_positive_int(mid_channels, 'mid_channels')
         self.num_blocks = check_positive_int(num_blocks, 'num_blocks')
         self.num_units = check_positive_int(num_units, 'num_units')

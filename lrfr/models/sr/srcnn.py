@@ -1,5 +1,5 @@
 """SRCNN of Dong, Loy, He, Tang, "Learning a Deep Convolutional Network for Image Super-Resolution", ECCV 2014."""
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -34,6 +34,8 @@ class SRCNN(PreUpsampleSR):
         mid_channels (Sequence[int]): widths of the first two layers. Defaults to (64, 32).
         kernel_sizes (Sequence[int]): kernels of the three layers, odd. Defaults to (9, 1, 5).
         output_size (int | tuple[int, int]): ``(H, W)`` of the output. Defaults to (112, 96).
+        init_cfg (dict, optional): mmengine initialisation, e.g. ``Pretrained`` weights of an
+            SR-only run (see :class:`PreUpsampleSR`). Defaults to None.
 
     Example:
         >>> sr = MODELS.build(dict(type='SRCNN', output_size=(112, 96)))
@@ -45,8 +47,9 @@ class SRCNN(PreUpsampleSR):
                  in_channels: int = 3,
                  mid_channels: Sequence[int] = (64, 32),
                  kernel_sizes: Sequence[int] = (9, 1, 5),
-                 output_size: SizeArg = (112, 96)) -> None:
-        super().__init__(in_channels, output_size)
+                 output_size: SizeArg = (112, 96),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(in_channels, output_size, init_cfg)
         if len(mid_channels) != 2:
             raise ValueError(f'mid_channels must have 2 values, got {tuple(mid_channels)}')
         if len(kernel_sizes) != 3:

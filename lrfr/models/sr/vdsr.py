@@ -1,4 +1,6 @@
 """VDSR of Kim, Lee, Lee, "Accurate Image Super-Resolution Using Very Deep Convolutional Networks", CVPR 2016."""
+from typing import Optional
+
 import torch
 from torch import nn
 
@@ -31,6 +33,8 @@ class VDSR(PreUpsampleSR):
         kernel_size (int): odd kernel of every layer. Defaults to 3.
         output_size (int | tuple[int, int]): ``(H, W)`` of the output. Defaults to (112, 96).
         bias (bool): convolutions with bias. Defaults to True.
+        init_cfg (dict, optional): mmengine initialisation, e.g. ``Pretrained`` weights of an
+            SR-only run (see :class:`PreUpsampleSR`). Defaults to None.
 
     Example:
         >>> sr = MODELS.build(dict(type='VDSR', output_size=(112, 96)))
@@ -44,8 +48,9 @@ class VDSR(PreUpsampleSR):
                  num_layers: int = 20,
                  kernel_size: int = 3,
                  output_size: SizeArg = (112, 96),
-                 bias: bool = True) -> None:
-        super().__init__(in_channels, output_size)
+                 bias: bool = True,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(in_channels, output_size, init_cfg)
         mid_channels = check_positive_int(mid_channels, 'mid_channels')
         self.num_layers = check_positive_int(num_layers, 'num_layers', minimum=2)
         k = check_kernel_size(kernel_size, 'kernel_size')
