@@ -73,7 +73,7 @@ def _write_jpg(path: str, size: Tuple[int, int], rng: np.random.Generator) -> No
 
 
 def make_tinyface(root: str) -> str:
-    """TinyFace's official tree: 3 training identities, 2 test identities, 2 distractors; LR faces of mixed size."""
+    """TinyFace's official tree: 3 training ids, 2 test ids, 2 distractors; LR faces of mixed size."""
     rng = np.random.default_rng(0)
     for pid, sizes in {1: [(18, 15), (24, 20)], 4: [(16, 13), (21, 17)], 7: [(30, 24), (14, 12)]}.items():
         for n, size in enumerate(sizes, 1):
