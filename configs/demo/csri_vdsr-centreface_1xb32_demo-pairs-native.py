@@ -10,4 +10,4 @@ model = dict(
 )
 load_from = 'work_dirs/sr-fr-joint_vdsr-centreface_1xb32_demo-pairs/final.pth'
 optim_wrapper = dict(optimizer=dict(lr=0.01))
-benchmark = dict(name='CSRI (VDSR + CentreFace)')
+benchmark = dict(name='CSRI (VDSR + CentreFace)', row=4)

@@ -10,4 +10,4 @@ model = dict(
 )
 load_from = 'work_dirs/centreface_1xb32_demo-hr/final.pth'  # FR weights; SR comes from its init_cfg
 optim_wrapper = dict(optimizer=dict(lr=0.01))
-benchmark = dict(name='VDSR then CentreFace (independent)')
+benchmark = dict(name='VDSR then CentreFace (independent)', row=2)

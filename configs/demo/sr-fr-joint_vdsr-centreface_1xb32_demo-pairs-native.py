@@ -6,4 +6,4 @@ _base_ = ['../_base_/models/vdsr-centreface_demo.py', '../_base_/datasets/demo_t
 model = dict(freeze_sr=True)
 load_from = 'work_dirs/sr-fr-joint_vdsr-centreface_1xb32_demo-pairs/final.pth'
 optim_wrapper = dict(optimizer=dict(lr=0.01))
-benchmark = dict(name='SR-FR joint (VDSR + CentreFace)')
+benchmark = dict(name='SR-FR joint (VDSR + CentreFace)', row=3)

@@ -3,9 +3,10 @@
     python tools/analysis_tools/run_benchmark.py configs/demo/*.py --out demo_table.md
 
 Configs run in dependency order: a config whose ``load_from`` (or an ``init_cfg`` checkpoint) points into
-``work_dirs/<other config>/`` runs after that other config. Each is trained with ``tools/train.py``; the configs
-that declare ``benchmark = dict(name=...)`` are the table's rows and are then tested with ``tools/test.py`` on
-their final checkpoint. Both tools run as child processes, so each run starts from clean global state.
+``work_dirs/<other config>/`` runs after that other config. Each is trained with ``tools/train.py``; the
+configs that declare ``benchmark = dict(name=..., row=...)`` are the table's rows (in ``row`` order) and are
+then tested with ``tools/test.py`` on their final checkpoint. Both tools run as child processes, so each run
+starts from clean global state.
 """
 import argparse
 import os
@@ -127,11 +128,12 @@ def main() -> None:
         results = train_and_test(config, args.cfg_options, args.skip_existing)
         benchmark = Config.fromfile(config).get('benchmark')
         if results is not None and benchmark is not None:
-            rows.append((benchmark['name'], results))
+            rows.append((benchmark.get('row', len(rows)), benchmark['name'], results))
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
     from benchmark_table import COLUMNS, build_rows, column_title  # the table tool, reused
     from lrfr.evaluation.reporting import make_table
-    names, paths = [name for name, _ in rows], [path for _, path in rows]
+    rows.sort(key=lambda row: row[0])  # benchmark.row orders the table; else run order
+    names, paths = [name for _, name, _ in rows], [path for _, _, path in rows]
     body = build_rows(paths, names, COLUMNS, prefix=None)
     header = ['Method'] + [f'{column_title(c)} (%)' for c in COLUMNS]
     print(make_table(header, body, title=' Table 5 layout '))
