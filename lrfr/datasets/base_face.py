@@ -228,12 +228,13 @@ class BaseFaceDataset(BaseDataset):
 
     def get_gt_labels(self) -> np.ndarray:
         """All identity labels, in dataset order, as an int64 array."""
-        return np.array([self.get_data_info(i)['gt_label'] for i in range(len(self))],
+        # The stored data infos: subclasses that add to get_data_info (a packed image) are skipped.
+        return np.array([BaseDataset.get_data_info(self, i)['gt_label'] for i in range(len(self))],
                         dtype=np.int64)
 
     def get_cat_ids(self, idx: int) -> List[int]:
         """Identity label of sample ``idx`` as a one-element list (for class-balanced wrappers)."""
-        return [int(self.get_data_info(idx)['gt_label'])]
+        return [int(BaseDataset.get_data_info(self, idx)['gt_label'])]
 
     def __repr__(self) -> str:
         head = f'{type(self).__name__}(data_root={self.data_root!r}, {self._describe()}'

@@ -93,7 +93,9 @@ def pack_dataset(dataset: BaseFaceDataset,
     ``gt_label``, ``subset``, ``branch`` (and ``bbox`` unless cropped) are kept.
 
     Args:
-        dataset (BaseFaceDataset): any lrfr face dataset (its pipeline is not used).
+        dataset (BaseFaceDataset): any lrfr face dataset, or anything with ``__len__``,
+            ``get_data_info`` and ``metainfo`` giving such data infos (e.g. an mmengine
+            ``ConcatDataset`` of them); its pipeline is not used.
         out (str): output prefix; ``<out>.bin`` and ``<out>.npz`` are written
             (through temporary files, so an interrupted run leaves no half pack).
         pad_size (tuple[int, int], optional): ``(H, W)`` slot of the padded layout;
