@@ -33,9 +33,9 @@ DISTANCES = ('euclidean', 'cosine')
 AP_MODES = ('official', 'exact')
 NO_MATCH_POLICIES = ('zero', 'exclude')
 
-# Block sizes: on a CPU a (256 x 8192) float32 score tile (8 MiB) stays in cache while it
+# Block sizes: on a CPU a (256 x 2048) float32 score tile (2 MiB) stays in cache while it
 # is counted; a GPU wants larger blocks to fill its cores.
-_CPU_BLOCK = (256, 8192)
+_CPU_BLOCK = (256, 2048)
 _GPU_BLOCK = (2048, 32768)
 
 
@@ -81,7 +81,7 @@ def evaluate_identification(probe_feats: ArrayLike,
         chunk_size (int, optional): probes per block. Defaults to None (256 on CPU,
             2048 on GPU).
         gallery_chunk_size (int, optional): gallery columns per block. Defaults to
-            None (8192 on CPU, 32768 on GPU). Peak extra memory is about
+            None (2048 on CPU, 32768 on GPU). Peak extra memory is about
             ``chunk_size * (num_mated_gallery + gallery_chunk_size)`` scores.
         no_match (str): probes whose identity has no gallery image (the official script
             gives them an all-zero CMC row and a NaN AP): ``'zero'`` counts them with
@@ -466,15 +466,18 @@ class _PairCounter:
             nr = r1 - r0
             thr_g = thr[p0:p0 + nr * m].view(nr, m)
             out_g = tile_counts[p0:p0 + nr * m].view(nr, m)
-            if m > 1:
-                # All but the last match of each row: compare into a float buffer and sum
-                # it (a bool result would be cast to int64 by the reduction).
-                n = nr * (m - 1) * width
+            # All but the last match of each row: compare into a float buffer and sum it
+            # (a bool result would be cast to int64 by the reduction). A few matches per
+            # step keep the buffer no larger than the score tile (it stays in cache).
+            step = max(1, scores.shape[0] // nr)
+            for k in range(0, m - 1, step):
+                ks = min(step, m - 1 - k)
+                n = nr * ks * width
                 if self._buffer is None or self._buffer.numel() < n:
                     self._buffer = torch.empty(n, dtype=scores.dtype, device=scores.device)
-                hit = torch.lt(scores[r0:r1, None, :], thr_g[:, :m - 1, None],
-                               out=self._buffer[:n].view(nr, m - 1, width))
-                out_g[:, :m - 1] = hit.sum(2)
+                hit = torch.lt(scores[r0:r1, None, :], thr_g[:, k:k + ks, None],
+                               out=self._buffer[:n].view(nr, ks, width))
+                out_g[:, k:k + ks] = hit.sum(2)
             # The last one in place: half the memory traffic of a separate buffer.
             out_g[:, m - 1] = scores[r0:r1].lt_(thr_g[:, m - 1:]).sum(1)
         self.counts += tile_counts
