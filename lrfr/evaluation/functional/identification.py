@@ -12,7 +12,9 @@ counted instead of sorted::
 probe's score row (lower is better). The counts come from one matrix product per
 block of probes x gallery columns, so memory is bounded by the block size and no
 gallery row is ever sorted. The ranks of a probe's true matches determine its CMC
-row, both average precisions and its precision-recall curve exactly.
+row, both average precisions and its precision-recall curve exactly. In official mode,
+where nothing beyond rank 1,000 counts, a match stops being followed once 1,000 items
+are known to rank before it, and a probe with no such match left stops being scored.
 
 See ``docs/evaluation.md`` for the protocol, the tie rule and the 1,000-rank cut-off.
 """
@@ -96,8 +98,9 @@ def evaluate_identification(probe_feats: ArrayLike,
         (per-probe AP, NaN-free); ``num_matches`` (true matches per probe);
         ``first_match_rank`` (per probe, 0 when it has none or, in official mode, none
         within 1,000); ``match_probe`` and ``match_rank`` (one entry per true match,
-        sorted by probe then rank, ranks 1-based and never cut off); ``valid`` (probes
-        in the means); ``num_probes``, ``num_gallery``, ``num_probes_without_match``,
+        sorted by probe then rank, 1-based; in official mode a match ranked beyond
+        1,000 is not followed further and reads 1,001); ``valid`` (probes in the
+        means); ``num_probes``, ``num_gallery``, ``num_probes_without_match``,
         ``distance``, ``ap_mode``, ``max_rank`` (``len(cmc)``).
     """
     if distance not in DISTANCES:
