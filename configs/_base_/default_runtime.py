@@ -7,6 +7,8 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2, save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # augmentation draws depend only on (seed, epoch): resuming reproduces the uninterrupted run
+    epoch_seed=dict(type='EpochSeedHook'),
 )
 
 env_cfg = dict(

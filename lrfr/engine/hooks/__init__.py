@@ -1,4 +1,5 @@
-"""Training hooks, e.g. A-Softmax lambda annealing."""
+"""Training hooks: A-Softmax lambda annealing, per-epoch reseeding for exact resume."""
 from .asoftmax_lambda_hook import ASoftmaxLambdaHook, set_asoftmax_lambda
+from .epoch_seed_hook import EpochSeedHook
 
-__all__ = ['ASoftmaxLambdaHook', 'set_asoftmax_lambda']
+__all__ = ['ASoftmaxLambdaHook', 'set_asoftmax_lambda', 'EpochSeedHook']
