@@ -87,7 +87,7 @@ def test_matches_sort_reference(ap_mode, integer):
     # Integer features in {-2..2}^3 collide constantly: exact ties everywhere, which the
     # stable-sort rule must break by gallery order; block sizes force every code path.
     rng = np.random.default_rng(1 if integer else 0)
-    for trial in range(6):
+    for _ in range(6):
         case = random_case(rng, rng.integers(1, 30), rng.integers(1, 400), 3, 8, integer)
         for blocks in (dict(), dict(chunk_size=4, gallery_chunk_size=7),
                        dict(chunk_size=1, gallery_chunk_size=1)):

@@ -54,7 +54,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     try:
         rows = build_rows(args.results, args.names, args.columns, args.prefix)
     except (FileNotFoundError, ValueError, KeyError) as e:
-        raise SystemExit(f'benchmark_table: {e}')
+        raise SystemExit(f'benchmark_table: {e}') from None
     header = ['Method'] + [f'{column_title(c)} (%)' for c in args.columns]
     print(make_table(header, rows, title=args.title, markdown=args.markdown))
 

@@ -12,7 +12,6 @@ the negative Euclidean distance.
 from typing import Any, Dict, Sequence
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 
 from ._tensor import ArrayLike, as_features, as_tensor
