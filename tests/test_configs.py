@@ -220,10 +220,12 @@ def test_config_builds(path, trees):
     model = build_meta_model(cfg.model)
     assert isinstance(model, MODELS.get(cfg.model.type))
 
+    checked = []
     for key in LOADERS:
         loader = cfg.get(key)
-        if loader is None:
+        if loader is None or loader.dataset in checked:  # test_dataloader is often val_dataloader
             continue
+        checked.append(loader.dataset)
         dataset = DATASETS.build(retarget(loader.dataset, trees))
         assert len(dataset) > 0, f'{path.name}: {key} is empty'
         parts = getattr(dataset, 'datasets', [dataset])
