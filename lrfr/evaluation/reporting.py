@@ -21,7 +21,7 @@ Results = Union[Result, Mapping[str, Result]]
 
 
 def make_table(header: Sequence[str], rows: Sequence[Sequence[Any]], title: Optional[str] = None,
-               markdown: bool = False) -> str:
+               markdown: bool = False, label_column: bool = True) -> str:
     """A text table: terminaltables ``AsciiTable`` or a GitHub Markdown table.
 
     Args:
@@ -29,19 +29,22 @@ def make_table(header: Sequence[str], rows: Sequence[Sequence[Any]], title: Opti
         rows (Sequence[Sequence]): cells (converted with ``str``).
         title (str, optional): AsciiTable title (ignored for Markdown). Defaults to None.
         markdown (bool): Markdown instead of ASCII. Defaults to False.
+        label_column (bool): the first column holds names (left-aligned); the others,
+            numbers, are right-aligned. Defaults to True.
 
     Returns:
         str: the table.
     """
     cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
     if markdown:
+        first = ' --- ' if label_column else ' ---: '
         lines = ['| ' + ' | '.join(cells[0]) + ' |',
-                 '|' + '|'.join([' --- '] + [' ---: '] * (len(header) - 1)) + '|']
+                 '|' + '|'.join([first] + [' ---: '] * (len(header) - 1)) + '|']
         lines += ['| ' + ' | '.join(row) + ' |' for row in cells[1:]]
         return '\n'.join(lines)
     from terminaltables import AsciiTable
     table = AsciiTable(cells, title)
-    for i in range(1, len(header)):
+    for i in range(1 if label_column else 0, len(header)):
         table.justify_columns[i] = 'right'
     return table.table
 

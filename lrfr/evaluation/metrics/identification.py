@@ -152,6 +152,7 @@ class IdentificationMetric(BaseMetric):
         title = (f' {self.prefix or "identification"}: {len(probe)} probes vs {len(gallery)} '
                  f'gallery ({self.distance}, {self.ap_mode} AP) ')
         header = [f'Rank-{k} (%)' for k in self.ranks] + ['mAP (%)']
-        table = make_table(header, [[f'{v:.2f}' for v in metrics.values()]], title=title)
+        table = make_table(header, [[f'{v:.2f}' for v in metrics.values()]], title=title,
+                           label_column=False)
         print_log('\n' + table, logger='current')
         return metrics

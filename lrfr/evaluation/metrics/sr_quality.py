@@ -114,6 +114,7 @@ class SRQualityMetric(BaseMetric):
         table = make_table(['PSNR (dB)', 'SSIM', 'images'],
                            [[f"{metrics['PSNR']:.2f}" if math.isfinite(metrics['PSNR']) else 'inf',
                              f"{metrics['SSIM']:.4f}", len(scored)]],
-                           title=f' {self.prefix}: SR quality{" (Y)" if self.y_channel else ""} ')
+                           title=f' {self.prefix}: SR quality{" (Y)" if self.y_channel else ""} ',
+                           label_column=False)
         print_log('\n' + table, logger='current')
         return metrics

@@ -120,6 +120,7 @@ class VerificationMetric(BaseMetric):
         header = ['Accuracy (%)'] + [f'TAR@FAR={f:g} (%)' for f in result['tar_at_far']] + ['AUC (%)']
         row = [f"{metrics['accuracy']:.2f} +- {metrics['accuracy_std']:.2f}"] + \
             [f'{100 * t:.2f}' for t in result['tar_at_far'].values()] + [f"{metrics['AUC']:.2f}"]
-        print_log('\n' + make_table(header, [row], title=f' {self.prefix}: {len(ids)} pairs '),
-                  logger='current')
+        table = make_table(header, [row], title=f' {self.prefix}: {len(ids)} pairs ',
+                           label_column=False)
+        print_log('\n' + table, logger='current')
         return metrics
