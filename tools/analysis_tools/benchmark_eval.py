@@ -55,7 +55,7 @@ def parse_args() -> argparse.Namespace:
                         help="'random': i.i.d. Gaussian (true matches rank anywhere: the most "
                         "counting work); 'clustered': identity centre + noise, so true matches "
                         'rank near the top as with a trained model')
-    parser.add_argument('--noise', type=float, default=1.2,
+    parser.add_argument('--noise', type=float, default=2.2,
                         help='clustered features: noise std relative to the centres')
     parser.add_argument('--dtype', default='float32', choices=['float32', 'float64'])
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
