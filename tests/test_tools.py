@@ -159,3 +159,17 @@ def test_missing_checkpoint_and_config(workspace):
     assert 'checkpoint not found: no_such.pth' in err
     err = _error(run([TRAIN, 'no_such_config.py'], workspace, check=False))
     assert 'config file not found: no_such_config.py' in err
+
+
+def test_demo_comparison_driver_on_a_reduced_schedule(workspace):
+    """The README's main command, cut to 4 iterations per run: every stage trains, the 4 rows are tested."""
+    import glob
+    configs = sorted(glob.glob(osp.join(REPO, 'configs', 'demo', '*.py')))
+    proc = run([osp.join(REPO, 'tools', 'analysis_tools', 'run_benchmark.py'), *configs, '--out', 'table.md',
+                '--cfg-options', 'train_cfg.max_iters=4', 'train_cfg.val_interval=4',
+                'default_hooks.checkpoint.interval=4'], workspace, timeout=900)
+    table = (workspace / 'table.md').read_text().splitlines()
+    names = [line.split('|')[1].strip() for line in table[2:]]
+    assert names == ['CentreFace (FR only)', 'VDSR then CentreFace (independent)',
+                     'SR-FR joint (VDSR + CentreFace)', 'CSRI (VDSR + CentreFace)']
+    assert 'Rank-1 (%)' in proc.stdout
