@@ -4,15 +4,14 @@ Prints the benchmark table (from the config's metric), and on request writes the
 features as the official TinyFace .mat files, and CMC / precision-recall plots into the work dir.
 """
 import argparse
-import os
 import os.path as osp
+
+from mmengine.runner import Runner
 
 import lrfr  # noqa: F401  (applies lrfr.compat before mmengine builds anything)
 from lrfr.apis import load_checkpoint_strict
 from lrfr.apis.test_outputs import request_features, write_test_outputs
-from lrfr.compat import trust_checkpoints
-from lrfr.utils.config_utils import DictAction, load_config
-from mmengine.runner import Runner
+from lrfr.utils.config_utils import add_common_args, finish_args, load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -24,20 +23,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--export-mat', metavar='DIR',
                         help='write probe.mat, gallery.mat, distractor.mat for the official MATLAB script')
     parser.add_argument('--no-plots', action='store_true', help='skip the CMC / PR curve PNGs')
-    parser.add_argument('--trust-checkpoint', action='store_true',
-                        help='unpickle the checkpoint fully (weights_only=False): only for files you trust')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_args(parser)
+    return finish_args(parser.parse_args())
 
 
 def main() -> None:
     args = parse_args()
-    if args.trust_checkpoint:
-        trust_checkpoints()
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)

@@ -1,13 +1,17 @@
 """Train a model from a config: ``python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]``."""
 import argparse
-import os
 
-import lrfr  # noqa: F401  (applies lrfr.compat before mmengine builds anything)
-from lrfr.compat import trust_checkpoints
-from lrfr.utils.checkpoints import publish_final_checkpoint
-from lrfr.utils.config_utils import DictAction, enable_amp, load_config
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
+
+import lrfr  # noqa: F401  (applies lrfr.compat before mmengine builds anything)
+from lrfr.utils.checkpoints import publish_final_checkpoint
+from lrfr.utils.config_utils import (
+    add_common_args,
+    enable_amp,
+    finish_args,
+    load_config,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -18,21 +22,12 @@ def parse_args() -> argparse.Namespace:
         '--resume', nargs='?', type=str, const='auto',
         help='resume from CKPT, or from the latest checkpoint in the work dir when no path is given')
     parser.add_argument('--amp', action='store_true', help='mixed precision (bf16/fp16) on GPU; off on CPU')
-    parser.add_argument('--trust-checkpoint', action='store_true',
-                        help='unpickle checkpoints fully (weights_only=False): only for files you trust')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config keys, e.g. train_cfg.max_epochs=2 model.flip_test=True')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_args(parser)
+    return finish_args(parser.parse_args())
 
 
 def main() -> None:
     args = parse_args()
-    if args.trust_checkpoint:
-        trust_checkpoints()
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.amp:
         enable_amp(cfg)

@@ -5,6 +5,13 @@ from torch import nn
 from lrfr.registry import MODELS
 
 
+def check_same_shape(loss: str, pred: torch.Tensor, target: torch.Tensor) -> None:
+    """SR output and HR target must match pixel for pixel."""
+    if pred.shape != target.shape:
+        raise ValueError(f'{loss}: prediction {tuple(pred.shape)} and target {tuple(target.shape)} '
+                         'differ; the SR output size must equal the HR target size')
+
+
 @MODELS.register_module()
 class EuclideanLoss(nn.Module):
     """Caffe's EuclideanLoss, the SR loss of VDSR and of CSRI's eq. (1): ``1/(2N) * sum_n ||sr_n - hr_n||_2^2``.
@@ -22,9 +29,7 @@ class EuclideanLoss(nn.Module):
         self.loss_weight = loss_weight
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if pred.shape != target.shape:
-            raise ValueError(f'EuclideanLoss: prediction {tuple(pred.shape)} and target {tuple(target.shape)} '
-                             'differ; the SR output size must equal the HR target size')
+        check_same_shape('EuclideanLoss', pred, target)
         diff = (pred.float() - target.float()).flatten(1)
         return self.loss_weight * diff.pow(2).sum(1).mean() / 2
 
@@ -42,7 +47,5 @@ class PixelMSELoss(nn.Module):
         self.loss_weight = loss_weight
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if pred.shape != target.shape:
-            raise ValueError(f'PixelMSELoss: prediction {tuple(pred.shape)} and target {tuple(target.shape)} '
-                             'differ; the SR output size must equal the HR target size')
+        check_same_shape('PixelMSELoss', pred, target)
         return self.loss_weight * nn.functional.mse_loss(pred.float(), target.float())

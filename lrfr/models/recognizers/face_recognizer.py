@@ -2,12 +2,12 @@
 from typing import Dict, List, Optional, Union
 
 import torch
-from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 from torch import nn
 
 from lrfr.models.builder import ModuleCfg, build_part
 from lrfr.registry import MODELS
+from .base import LRFRBaseModel, new_samples
 
 def gather_labels(data_samples: List[DataSample]) -> torch.Tensor:
     """Identity labels of a batch as a ``(N,)`` long tensor."""
@@ -18,7 +18,7 @@ def gather_labels(data_samples: List[DataSample]) -> torch.Tensor:
 
 
 @MODELS.register_module()
-class FaceRecognizer(BaseModel):
+class FaceRecognizer(LRFRBaseModel):
     """A face recognition model: the embedding is what is matched at test time.
 
     ``forward(mode=...)`` follows mmengine: ``'loss'`` returns a dict of losses
@@ -50,10 +50,6 @@ class FaceRecognizer(BaseModel):
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  flip_test: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='FaceDataPreprocessor')
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = build_part(backbone)
         self.neck = build_part(neck)
@@ -61,9 +57,13 @@ class FaceRecognizer(BaseModel):
         self.flip_test = flip_test
 
     # -- embedding ---------------------------------------------------------
+    def fr_input(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Normalised images -> what the FR backbone sees. Subclasses put an SR step here."""
+        return inputs
+
     def embed(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Normalised images -> embeddings ``(N, D)``. Subclasses add an SR step."""
-        return self.embed_images(inputs)
+        """Normalised images -> embeddings ``(N, D)``."""
+        return self.embed_images(self.fr_input(inputs))
 
     def embed_images(self, images: torch.Tensor) -> torch.Tensor:
         """Run backbone (and neck) on images already at the FR input size."""
@@ -81,17 +81,8 @@ class FaceRecognizer(BaseModel):
         return self.embed(inputs)
 
     # -- modes -------------------------------------------------------------
-    def forward(self,
-                inputs: torch.Tensor,
-                data_samples: Optional[List[DataSample]] = None,
-                mode: str = 'tensor'):
-        if mode == 'tensor':
-            return self.embed(inputs)
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        raise RuntimeError(f'Invalid mode "{mode}": expected "tensor", "loss" or "predict"')
+    def tensor(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.embed(inputs)
 
     def loss(self, inputs: torch.Tensor, data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
         if self.head is None:
@@ -102,12 +93,16 @@ class FaceRecognizer(BaseModel):
     def predict(self,
                 inputs: torch.Tensor,
                 data_samples: Optional[List[DataSample]] = None) -> List[DataSample]:
-        embeddings = self.embed(inputs)
-        flipped = self.embed(inputs.flip(-1)) if self.flip_test else None
-        if data_samples is None:
-            data_samples = [DataSample() for _ in range(inputs.size(0))]
+        images = self.fr_input(inputs)
+        embeddings = self.embed_images(images)
+        flipped = self.embed_images(images.flip(-1)) if self.flip_test else None
+        data_samples = new_samples(data_samples, inputs.size(0))
         for i, sample in enumerate(data_samples):
             sample.embedding = embeddings[i]
             if flipped is not None:
                 sample.embedding_flip = flipped[i]
+            self.annotate(sample, images[i])
         return data_samples
+
+    def annotate(self, sample: DataSample, fr_image: torch.Tensor) -> None:
+        """Add model-specific predictions to a sample (the SR output for SR models)."""

@@ -84,14 +84,12 @@ class SRFaceRecognizer(FaceRecognizer):
         return self
 
     # -- embedding ---------------------------------------------------------
-    def super_resolve(self, inputs: torch.Tensor) -> torch.Tensor:
+    def fr_input(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Super-resolve the LR faces to the FR input size (without gradients when SR is frozen)."""
         if self.freeze_sr:
             with torch.no_grad():
                 return self.sr(inputs)
         return self.sr(inputs)
-
-    def embed(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.embed_images(self.super_resolve(inputs))
 
     # -- training ----------------------------------------------------------
     def head_for(self, branch: str) -> nn.Module:
@@ -103,7 +101,7 @@ class SRFaceRecognizer(FaceRecognizer):
         return self.head
 
     def loss(self, inputs: torch.Tensor, data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
-        sr_imgs = self.super_resolve(inputs)
+        sr_imgs = self.fr_input(inputs)
         feats = self.embed_images(sr_imgs)
         labels = gather_labels(data_samples).to(inputs.device)
         branches = [branch_of(s) for s in data_samples]
@@ -121,22 +119,9 @@ class SRFaceRecognizer(FaceRecognizer):
             losses['loss_sr'] = self.lambda_sr * self.sr_loss(sr_imgs[idx], hr)
         return losses
 
-    @torch.no_grad()
-    def predict(self,
-                inputs: torch.Tensor,
-                data_samples: Optional[List[DataSample]] = None) -> List[DataSample]:
-        sr_imgs = self.sr(inputs)
-        embeddings = self.embed_images(sr_imgs)
-        flipped = self.embed_images(sr_imgs.flip(-1)) if self.flip_test else None
-        if data_samples is None:
-            data_samples = [DataSample() for _ in range(inputs.size(0))]
-        for i, sample in enumerate(data_samples):
-            sample.embedding = embeddings[i]
-            if flipped is not None:
-                sample.embedding_flip = flipped[i]
-            if self.predict_sr:
-                sample.pred_img = sr_imgs[i]
-        return data_samples
+    def annotate(self, sample: DataSample, fr_image: torch.Tensor) -> None:
+        if self.predict_sr:
+            sample.pred_img = fr_image
 
 
 @MODELS.register_module()

@@ -2,16 +2,16 @@
 from typing import Dict, List, Optional, Union
 
 import torch
-from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 from torch import nn
 
-from lrfr.registry import MODELS
 from lrfr.models.builder import ModuleCfg, build_part
+from lrfr.registry import MODELS
+from .base import LRFRBaseModel, new_samples
 
 
 @MODELS.register_module()
-class SuperResolver(BaseModel):
+class SuperResolver(LRFRBaseModel):
     """An SR head with a pixel loss, trained on LR/HR pairs (samples with ``hr_img``), e.g. CelebA pairs.
 
     ``predict`` stores the SR output as ``pred_img`` for ``SRQualityMetric`` (PSNR/SSIM). The SR head is held
@@ -30,23 +30,12 @@ class SuperResolver(BaseModel):
                  sr_loss: ModuleCfg = dict(type='EuclideanLoss'),
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='FaceDataPreprocessor')
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.sr = build_part(sr)
         self.sr_loss = build_part(sr_loss)
 
-    def forward(self, inputs: torch.Tensor, data_samples: Optional[List[DataSample]] = None,
-                mode: str = 'tensor'):
-        if mode == 'tensor':
-            return self.sr(inputs)
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        raise RuntimeError(f'Invalid mode "{mode}": expected "tensor", "loss" or "predict"')
+    def tensor(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.sr(inputs)
 
     def loss(self, inputs: torch.Tensor, data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
         missing = [s.metainfo.get('img_path', i) for i, s in enumerate(data_samples) if 'hr_img' not in s]
@@ -60,8 +49,7 @@ class SuperResolver(BaseModel):
     def predict(self, inputs: torch.Tensor,
                 data_samples: Optional[List[DataSample]] = None) -> List[DataSample]:
         sr_imgs = self.sr(inputs)
-        if data_samples is None:
-            data_samples = [DataSample() for _ in range(inputs.size(0))]
+        data_samples = new_samples(data_samples, inputs.size(0))
         for sample, img in zip(data_samples, sr_imgs):
             sample.pred_img = img
         return data_samples
