@@ -281,3 +281,14 @@ def test_official_early_exit(monkeypatch):
     assert within.any() and (~within).any()
     np.testing.assert_array_equal(res['match_rank'][within], exact['match_rank'][within])
     assert (res['match_rank'][~within] == OFFICIAL_MAX_RANK + 1).all()
+
+
+def test_products_cut_in_count_slices(monkeypatch):
+    # On CPU each matrix product is counted in narrower slices: force several slices per
+    # product (and a product width that is not a multiple of the slice) on small data.
+    from lrfr.evaluation.functional import identification
+    monkeypatch.setattr(identification, '_CPU_COUNT_WIDTH', 16)
+    rng = np.random.default_rng(10)
+    check(*random_case(rng, 20, 300, 2, 5, integer=True), ap_mode='exact', gallery_chunk_size=50)
+    check(*random_case(rng, 20, 2300, 2, 4, distractors=0.8), ap_mode='official', chunk_size=6,
+          gallery_chunk_size=100)

@@ -18,9 +18,10 @@ are known to rank before it, and a probe with no such match left stops being sco
 
 See ``docs/evaluation.md`` for the protocol, the tie rule and the 1,000-rank cut-off.
 """
+import contextlib
 import math
 import warnings
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -35,10 +36,12 @@ DISTANCES = ('euclidean', 'cosine')
 AP_MODES = ('official', 'exact')
 NO_MATCH_POLICIES = ('zero', 'exclude')
 
-# Block sizes: on a CPU a (256 x 2048) float32 score tile (2 MiB) stays in cache while it
-# is counted; a GPU wants larger blocks to fill its cores.
-_CPU_BLOCK = (256, 2048)
+# Block sizes (probes, gallery columns per matrix product). On a CPU the products are
+# few and large (fewer thread synchronisations), and each is counted in 2048-column
+# slices, a (256 x 2048) float32 slice (2 MiB) staying in cache; a GPU counts whole blocks.
+_CPU_BLOCK = (256, 16384)
 _GPU_BLOCK = (2048, 32768)
+_CPU_COUNT_WIDTH = 2048
 
 
 def evaluate_identification(probe_feats: ArrayLike,
@@ -82,8 +85,8 @@ def evaluate_identification(probe_feats: ArrayLike,
             ``(1, 5, 10, 20, 50)``.
         chunk_size (int, optional): probes per block. Defaults to None (256 on CPU,
             2048 on GPU).
-        gallery_chunk_size (int, optional): gallery columns per block. Defaults to
-            None (2048 on CPU, 32768 on GPU). Peak extra memory is about
+        gallery_chunk_size (int, optional): gallery columns per matrix product.
+            Defaults to None (16384 on CPU, 32768 on GPU). Peak extra memory is about
             ``chunk_size * (num_mated_gallery + gallery_chunk_size)`` scores.
         no_match (str): probes whose identity has no gallery image (the official script
             gives them an all-zero CMC row and a NaN AP): ``'zero'`` counts them with
@@ -132,9 +135,12 @@ def evaluate_identification(probe_feats: ArrayLike,
     gallery_chunk_size = _check_block(gallery_chunk_size, default_block[1], 'gallery_chunk_size')
 
     pairs = _true_match_pairs(probe_lbl, gallery_lbl)
-    match_rank = _rank_true_matches(probe, gallery, pairs, distance, chunk_size,
-                                    gallery_chunk_size,
-                                    OFFICIAL_MAX_RANK if ap_mode == 'official' else None)
+    threads = torch.get_num_threads()
+    with _cpu_threads(1, gallery.device):  # every thread for the GEMMs only (see _cpu_threads)
+        match_rank = _rank_true_matches(probe, gallery, pairs, distance, chunk_size,
+                                        gallery_chunk_size,
+                                        OFFICIAL_MAX_RANK if ap_mode == 'official' else None,
+                                        gemm_threads=threads)
     return _summarise(match_rank, pairs['probe'], pairs['num_matches'], gallery.shape[0],
                       distance, ap_mode, ranks, no_match)
 
@@ -242,11 +248,14 @@ class _Scorer:
         gallery (torch.Tensor): ``(G, D)`` gallery features.
         distance (str): ``'euclidean'`` or ``'cosine'``.
         block (int): rows per step when computing the norms (bounds the temporary).
+        gemm_threads (int): CPU threads for the matrix products. Defaults to 1.
     """
 
-    def __init__(self, gallery: torch.Tensor, distance: str, block: int) -> None:
+    def __init__(self, gallery: torch.Tensor, distance: str, block: int,
+                 gemm_threads: int = 1) -> None:
         self.gallery = gallery
         self.distance = distance
+        self.gemm_threads = gemm_threads
         sq = torch.empty(gallery.shape[0], dtype=gallery.dtype, device=gallery.device)
         for a in range(0, gallery.shape[0], block):
             g = gallery[a:a + block]
@@ -273,9 +282,35 @@ class _Scorer:
         else:
             cols = torch.as_tensor(index, device=self.gallery.device)
             g = self.gallery.index_select(0, cols)
+        if self.distance == 'cosine':
+            g = g * self.inv_norm[cols, None]
+        with _cpu_threads(self.gemm_threads, g.device):
+            scores = probes @ g.T
         if self.distance == 'euclidean':
-            return torch.addmm(self.bias[cols], probes, g.T)
-        return probes @ (g * self.inv_norm[cols, None]).T
+            scores += self.bias[cols]
+        return scores
+
+
+@contextlib.contextmanager
+def _cpu_threads(threads: int, device: torch.device) -> Iterator[None]:
+    """Run a block with ``threads`` intra-op CPU threads, then restore the previous count.
+
+    The evaluation runs its many small memory-bound operations (norms, bias, comparisons,
+    sums) on one thread and gives every thread back to the matrix products only: a
+    second thread gains little on those operations, and when the cores are shared with
+    other work (data loader workers, other jobs) each operation's OpenMP barrier can wait
+    a whole scheduler time slice for a descheduled thread (measured: 5-10x slower
+    overall on a busy 2-core machine). No effect on GPU.
+    """
+    previous = torch.get_num_threads()
+    if device.type != 'cpu' or threads == previous:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _check_finite(x: torch.Tensor, name: str) -> None:
@@ -285,7 +320,7 @@ def _check_finite(x: torch.Tensor, name: str) -> None:
 
 def _rank_true_matches(probe: torch.Tensor, gallery: torch.Tensor, pairs: Dict[str, np.ndarray],
                        distance: str, chunk_size: int, gallery_chunk_size: int,
-                       cap: Optional[int] = None) -> np.ndarray:
+                       cap: Optional[int] = None, gemm_threads: int = 1) -> np.ndarray:
     """1-based rank of every true match (in ``pairs`` order), by blocked counting.
 
     Probes are processed in decreasing order of their number of matches ``m``, so a
@@ -293,21 +328,28 @@ def _rank_true_matches(probe: torch.Tensor, gallery: torch.Tensor, pairs: Dict[s
     ``(rows, m)`` threshold matrices: views only, no gathered copies, few operations.
 
     With ``cap`` (official mode: 1,000) a pair is only followed while its count stays
-    below ``cap``: from time to time (after distractor tiles 1, 2, 4, 8, ...) finished
+    below ``cap``: from time to time (after distractor products 1, 2, 4, 8, ...) finished
     pairs leave the block, and probes left without pairs leave the matrix product.
     Their rank is then reported as ``cap + 1``.
     """
     num_pairs = pairs['probe'].shape[0]
-    width = gallery_chunk_size
-    scorer = _Scorer(gallery, distance, width)  # also validates the features
+    dev = gallery.device
+    # Counting slices of `width` columns; matrix products of `gemm_width` (a multiple).
+    width = min(gallery_chunk_size, _CPU_COUNT_WIDTH) if dev.type == 'cpu' else gallery_chunk_size
+    gemm_width = gallery_chunk_size // width * width
+    scorer = _Scorer(gallery, distance, width, gemm_threads)  # also validates the features
     match_rank = np.zeros(num_pairs, dtype=np.int64)
     if num_pairs == 0:  # nothing to rank: skip the matrix product entirely
         return match_rank
-    dev = gallery.device
     mated_idx, other_idx = pairs['mated_idx'], pairs['other_idx']
     num_matches = pairs['num_matches']
     order = np.argsort(-num_matches, kind='stable')
     order = order[num_matches[order] > 0]  # probes without a match need no scores
+
+    def slices(probes: torch.Tensor, index: np.ndarray, start: int) -> list:
+        """One matrix product over ``index[start:start + gemm_width]``, cut in count slices."""
+        block = scorer(probes, index[start:start + gemm_width])
+        return [block[:, c:c + width] for c in range(0, block.shape[1], width)]
 
     for c0 in range(0, order.shape[0], chunk_size):
         chunk = order[c0:c0 + chunk_size]
@@ -317,8 +359,8 @@ def _rank_true_matches(probe: torch.Tensor, gallery: torch.Tensor, pairs: Dict[s
         # The mated region holds every true match, so its score tiles give the thresholds,
         # read from the very tiles they are compared with (bit-for-bit consistent).
         mated_pos = pairs['mated_pos'][pair_ids]
-        mated_tiles = [scorer(probes, mated_idx[a:a + width])
-                       for a in range(0, mated_idx.shape[0], width)]
+        mated_tiles = [t for a in range(0, mated_idx.shape[0], gemm_width)
+                       for t in slices(probes, mated_idx, a)]
         counter = _PairCounter(rows, groups, _gather_thresholds(mated_tiles, rows, mated_pos, width))
         region = counter.region(mated_pos, width)
         for j, scores in enumerate(mated_tiles):
@@ -329,11 +371,11 @@ def _rank_true_matches(probe: torch.Tensor, gallery: torch.Tensor, pairs: Dict[s
         region = counter.region(other_pos, width)
         counts = np.zeros(pair_ids.shape[0])
         active = np.arange(pair_ids.shape[0])  # block pairs still counted, in counter order
-        num_tiles = -(-other_idx.shape[0] // width)
-        for j in range(num_tiles):
-            a = j * width
-            counter.count(scorer(probes, other_idx[a:a + width]), j, region)
-            if cap is None or j + 1 == num_tiles or (j + 1) & j:  # check after 1, 2, 4, 8 tiles
+        num_blocks = -(-other_idx.shape[0] // gemm_width)
+        for b in range(num_blocks):
+            for k, scores in enumerate(slices(probes, other_idx, b * gemm_width)):
+                counter.count(scores, b * (gemm_width // width) + k, region)
+            if cap is None or b + 1 == num_blocks or (b + 1) & b:  # check after 1, 2, 4, 8 ...
                 continue
             now = counter.counts.cpu().numpy()
             done = now >= cap
