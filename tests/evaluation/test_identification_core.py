@@ -292,3 +292,18 @@ def test_products_cut_in_count_slices(monkeypatch):
     check(*random_case(rng, 20, 300, 2, 5, integer=True), ap_mode='exact', gallery_chunk_size=50)
     check(*random_case(rng, 20, 2300, 2, 4, distractors=0.8), ap_mode='official', chunk_size=6,
           gallery_chunk_size=100)
+
+
+def test_counting_shared_by_threads():
+    # With several intra-op threads allowed, the comparisons are shared by pool threads
+    # (disjoint rows and pairs): same numbers, and the caller's thread count is restored.
+    rng = np.random.default_rng(11)
+    case = random_case(rng, 40, 600, 2, 6, integer=True)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        for ap_mode in ('official', 'exact'):
+            check(*case, ap_mode=ap_mode, chunk_size=16, gallery_chunk_size=64)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(previous)

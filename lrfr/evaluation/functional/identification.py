@@ -18,10 +18,11 @@ are known to rank before it, and a probe with no such match left stops being sco
 
 See ``docs/evaluation.md`` for the protocol, the tie rule and the 1,000-rank cut-off.
 """
+import concurrent.futures
 import contextlib
 import math
 import warnings
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -296,11 +297,11 @@ def _cpu_threads(threads: int, device: torch.device) -> Iterator[None]:
     """Run a block with ``threads`` intra-op CPU threads, then restore the previous count.
 
     The evaluation runs its many small memory-bound operations (norms, bias, comparisons,
-    sums) on one thread and gives every thread back to the matrix products only: a
-    second thread gains little on those operations, and when the cores are shared with
-    other work (data loader workers, other jobs) each operation's OpenMP barrier can wait
-    a whole scheduler time slice for a descheduled thread (measured: 5-10x slower
-    overall on a busy 2-core machine). No effect on GPU.
+    sums) with one intra-op thread (the comparisons shared by Python threads, see
+    :class:`_PairCounter`) and gives every thread back to the matrix products only: when
+    the cores are shared with other work (data loader workers, other jobs) each small
+    operation's OpenMP barrier can wait a whole scheduler time slice for a descheduled
+    thread (measured: 10-20x slower overall on a busy 2-core machine). No effect on GPU.
     """
     previous = torch.get_num_threads()
     if device.type != 'cpu' or threads == previous:
@@ -361,7 +362,8 @@ def _rank_true_matches(probe: torch.Tensor, gallery: torch.Tensor, pairs: Dict[s
         mated_pos = pairs['mated_pos'][pair_ids]
         mated_tiles = [t for a in range(0, mated_idx.shape[0], gemm_width)
                        for t in slices(probes, mated_idx, a)]
-        counter = _PairCounter(rows, groups, _gather_thresholds(mated_tiles, rows, mated_pos, width))
+        counter = _PairCounter(rows, groups, _gather_thresholds(mated_tiles, rows, mated_pos, width),
+                               parts=gemm_threads)
         region = counter.region(mated_pos, width)
         for j, scores in enumerate(mated_tiles):
             counter.count(scores, j, region)
@@ -429,6 +431,38 @@ def _block_layout(chunk: np.ndarray, m: np.ndarray,
     return pair_ids, rows, groups
 
 
+def _split_groups(groups: Sequence[Tuple[int, int, int, int]],
+                  parts: int) -> List[List[Tuple[int, int, int, int]]]:
+    """Cut row groups ``(r0, r1, m, p0)`` into ``parts`` shares of about equal pairs."""
+    total = sum((r1 - r0) * m for r0, r1, m, _ in groups)
+    if parts <= 1 or total < 2 * parts:
+        return [list(groups)]
+    shares: List[List[Tuple[int, int, int, int]]] = [[] for _ in range(parts)]
+    target, done, share = total / parts, 0, 0
+    for r0, r1, m, p0 in groups:
+        while r0 < r1:
+            room = max(1, int(round((share + 1) * target - done)) // m)
+            cut = r1 if share == parts - 1 else min(r1, r0 + room)
+            shares[share].append((r0, cut, m, p0))
+            done += (cut - r0) * m
+            p0 += (cut - r0) * m
+            r0 = cut
+            if done >= (share + 1) * target - 0.5 * m and share < parts - 1:
+                share += 1
+    return [sh for sh in shares if sh]
+
+
+_POOL: Optional[concurrent.futures.ThreadPoolExecutor] = None
+
+
+def _thread_pool(workers: int) -> concurrent.futures.ThreadPoolExecutor:
+    """A process-wide pool for the counting shares (created on first use)."""
+    global _POOL
+    if _POOL is None or _POOL._max_workers < workers:
+        _POOL = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix='lrfr-count')
+    return _POOL
+
+
 def _gather_thresholds(tiles: Sequence[torch.Tensor], rows: np.ndarray, pos: np.ndarray,
                        width: int) -> torch.Tensor:
     """Score of each pair's own match, read from the score tile that holds it."""
@@ -461,18 +495,27 @@ class _PairCounter:
     count ``m``: the group's pairs ``p0 .. p0 + (r1 - r0) * m`` form a ``(rows, m)``
     threshold matrix compared with score rows ``r0 .. r1`` in broadcast operations.
 
+    On CPU with ``parts > 1`` the groups are cut into ``parts`` shares of equal work,
+    counted by as many Python threads, each single-threaded (torch releases the GIL): a
+    thread that waits for a busy core blocks instead of spinning in an OpenMP barrier.
+
     Args:
         rows (np.ndarray): local probe row of each pair.
         groups (Sequence[tuple]): ``(r0, r1, m, p0)`` per group of equal match count.
         thresholds (torch.Tensor): each pair's own match score.
         counts (torch.Tensor, optional): counts so far. Defaults to None (zeros).
+        parts (int): threads sharing the comparisons. Defaults to 1.
     """
 
     def __init__(self, rows: np.ndarray, groups: Sequence[Tuple[int, int, int, int]],
-                 thresholds: torch.Tensor, counts: Optional[torch.Tensor] = None) -> None:
+                 thresholds: torch.Tensor, counts: Optional[torch.Tensor] = None,
+                 parts: int = 1) -> None:
         dev = thresholds.device
         self.rows = torch.as_tensor(rows, device=dev)
         self.groups = groups
+        self.parts = parts
+        self.shares = _split_groups(groups, parts if dev.type == 'cpu' else 1)
+        self._buffers: List[Optional[torch.Tensor]] = [None] * len(self.shares)
         self.t = thresholds
         self.t_next = torch.nextafter(thresholds, thresholds.new_tensor(math.inf))
         bad = ~(self.t_next > thresholds)
@@ -481,13 +524,12 @@ class _PairCounter:
         # float64 counts are exact far beyond any gallery size (2**53)
         self.counts = torch.zeros(rows.shape[0], dtype=torch.float64, device=dev) \
             if counts is None else counts
-        self._buffer: Optional[torch.Tensor] = None
         self._tile_counts = torch.empty(rows.shape[0], dtype=thresholds.dtype, device=dev)
 
     def subset(self, keep: torch.Tensor, rows: np.ndarray,
                groups: Sequence[Tuple[int, int, int, int]]) -> '_PairCounter':
         """A counter for pairs ``keep`` (in their new order), laid out as ``rows``/``groups``."""
-        return _PairCounter(rows, groups, self.t[keep], self.counts[keep])
+        return _PairCounter(rows, groups, self.t[keep], self.counts[keep], self.parts)
 
     def region(self, pos: np.ndarray, width: int) -> Dict[str, Any]:
         """Per-region state: split tile of each pair and, per tile, the pairs needing exact ties."""
@@ -505,9 +547,22 @@ class _PairCounter:
         if self.bad_mask is not None:
             before &= ~self.bad_mask
         thr = torch.where(before, self.t_next, self.t)
+        if len(self.shares) == 1:
+            self._compare(scores, thr, 0)
+        else:  # the other shares on pool threads, the first one here
+            pool = _thread_pool(len(self.shares) - 1)
+            futures = [pool.submit(self._compare, scores, thr, i)
+                       for i in range(1, len(self.shares))]
+            self._compare(scores, thr, 0)
+            for future in futures:
+                future.result()
+        self.counts += self._tile_counts
+
+    def _compare(self, scores: torch.Tensor, thr: torch.Tensor, share: int) -> None:
+        """Count one share of the groups into ``_tile_counts`` (disjoint rows and pairs)."""
         width = scores.shape[1]
         tile_counts = self._tile_counts  # exact in float: a tile is far narrower than 2**24
-        for r0, r1, m, p0 in self.groups:
+        for r0, r1, m, p0 in self.shares[share]:
             nr = r1 - r0
             thr_g = thr[p0:p0 + nr * m].view(nr, m)
             out_g = tile_counts[p0:p0 + nr * m].view(nr, m)
@@ -518,14 +573,15 @@ class _PairCounter:
             for k in range(0, m - 1, step):
                 ks = min(step, m - 1 - k)
                 n = nr * ks * width
-                if self._buffer is None or self._buffer.numel() < n:
-                    self._buffer = torch.empty(n, dtype=scores.dtype, device=scores.device)
+                buffer = self._buffers[share]
+                if buffer is None or buffer.numel() < n:
+                    buffer = self._buffers[share] = torch.empty(n, dtype=scores.dtype,
+                                                                device=scores.device)
                 hit = torch.lt(scores[r0:r1, None, :], thr_g[:, k:k + ks, None],
-                               out=self._buffer[:n].view(nr, ks, width))
+                               out=buffer[:n].view(nr, ks, width))
                 out_g[:, k:k + ks] = hit.sum(2)
             # The last one in place: half the memory traffic of a separate buffer.
             out_g[:, m - 1] = scores[r0:r1].lt_(thr_g[:, m - 1:]).sum(1)
-        self.counts += tile_counts
 
     def _count_ties(self, scores: torch.Tensor, j: int, region: Dict[str, Any]) -> None:
         """Exact ties ahead of the split: in the straddled tile, and in every earlier tile
