@@ -229,7 +229,6 @@ def _true_match_pairs(probe_lbl: np.ndarray, gallery_lbl: np.ndarray) -> Dict[st
     mated_pos = order[np.repeat(lo, num_matches) + within]
     return dict(
         probe=np.repeat(np.arange(num_probes), num_matches),
-        slot=within,
         mated_pos=mated_pos,
         other_pos=np.searchsorted(other_idx, mated_idx[mated_pos]),
         num_matches=num_matches,
