@@ -14,7 +14,11 @@ from lrfr.registry import DATASETS
 from lrfr.structures import (BRANCH_NAT, BRANCH_SYN, DISTRACTOR_LABEL, SUBSET_GALLERY,
                              SUBSET_PROBE, SUBSET_TRAIN)
 
-PROTOCOL_DIR = '/work/shared/data/tinyface_protocol'
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# The official protocol files live in the project's shared/ folder beside the checkout (not in the repo:
+# we do not redistribute them); LRFR_TINYFACE_PROTOCOL overrides.
+PROTOCOL_DIR = os.environ.get('LRFR_TINYFACE_PROTOCOL',
+                              osp.join(osp.dirname(REPO), 'shared', 'data', 'tinyface_protocol'))
 TRAIN_FILES = {'3': ['3_1.jpg', '3_2.jpg'], '10': ['10_12.jpg', '10_2.jpg', '10_1.jpg'],
                '7': ['7_5.jpg']}
 DISTRACTORS = ['zz_9.jpeg', 'b.jpg', 'a.png']
