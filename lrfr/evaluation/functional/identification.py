@@ -37,10 +37,12 @@ DISTANCES = ('euclidean', 'cosine')
 AP_MODES = ('official', 'exact')
 NO_MATCH_POLICIES = ('zero', 'exclude')
 
-# Block sizes (probes, gallery columns per matrix product). On a CPU the products are
-# few and large (fewer thread synchronisations), and each is counted in 2048-column
-# slices, a (256 x 2048) float32 slice (2 MiB) staying in cache; a GPU counts whole blocks.
-_CPU_BLOCK = (256, 16384)
+# Block sizes (probes, gallery columns per matrix product). On a CPU each product is
+# counted in 2048-column slices, a (256 x 2048) float32 slice (2 MiB) staying in cache;
+# with several threads the products are wider (16384 columns: fewer thread
+# synchronisations, which cost dearly when cores are shared). A GPU counts whole blocks.
+_CPU_BLOCK = (256, 2048)
+_CPU_BLOCK_THREADED = (256, 16384)
 _GPU_BLOCK = (2048, 32768)
 _CPU_COUNT_WIDTH = 2048
 
@@ -87,7 +89,8 @@ def evaluate_identification(probe_feats: ArrayLike,
         chunk_size (int, optional): probes per block. Defaults to None (256 on CPU,
             2048 on GPU).
         gallery_chunk_size (int, optional): gallery columns per matrix product.
-            Defaults to None (16384 on CPU, 32768 on GPU). Peak extra memory is about
+            Defaults to None (on CPU 2048 with one intra-op thread, else 16384; 32768 on
+            GPU). Peak extra memory is about
             ``chunk_size * (num_mated_gallery + gallery_chunk_size)`` scores.
         no_match (str): probes whose identity has no gallery image (the official script
             gives them an all-zero CMC row and a NaN AP): ``'zero'`` counts them with
@@ -131,7 +134,10 @@ def evaluate_identification(probe_feats: ArrayLike,
         raise ValueError(f'probe_labels: probes must be labelled; got the distractor label '
                          f'{DISTRACTOR_LABEL} for {int((probe_lbl == DISTRACTOR_LABEL).sum())} probe(s)')
 
-    default_block = _GPU_BLOCK if gallery.device.type == 'cuda' else _CPU_BLOCK
+    if gallery.device.type == 'cuda':
+        default_block = _GPU_BLOCK
+    else:
+        default_block = _CPU_BLOCK_THREADED if torch.get_num_threads() > 1 else _CPU_BLOCK
     chunk_size = _check_block(chunk_size, default_block[0], 'chunk_size')
     gallery_chunk_size = _check_block(gallery_chunk_size, default_block[1], 'gallery_chunk_size')
 
