@@ -34,7 +34,6 @@ same for any lrfr face dataset (``FaceFolderDataset``, ``FaceListDataset``,
   source image and label; ``README.txt`` records the settings and counts.
 """
 import csv
-import math
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union

@@ -68,7 +68,6 @@ def test_build_from_a_face_folder_loads_as_tinyface(face_folder, tmp_path, monke
     monkeypatch.setattr(sys, 'argv', [tool, 'FaceFolderDataset', out, '--ds-args', f'data_root={face_folder}'])
     runpy.run_path(tool, run_name='__main__')
 
-    source = DATASETS.build(dict(type='FaceFolderDataset', data_root=face_folder))
     rows = list(csv.DictReader(open(osp.join(out, 'manifest.csv'))))
     total = len(rows)
     counts = table2_counts(total)
