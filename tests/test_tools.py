@@ -43,9 +43,11 @@ def workspace(tmp_path_factory):
 @pytest.fixture(scope='module')
 def trained(workspace):
     """A short FR-only training run; returns its work dir."""
-    proc = run([TRAIN, FR_CONFIG, '--work-dir', 'work_dirs/fr', '--cfg-options', *SHORT], workspace)
+    proc = run([TRAIN, FR_CONFIG, '--work-dir', 'work_dirs/fr', '--amp', '--cfg-options', *SHORT], workspace)
     log = proc.stdout + proc.stderr
     assert 'Rank-1 (%)' in log and 'mAP (%)' in log  # the table printed at validation
+    if not torch.cuda.is_available():
+        assert 'mixed precision is OFF' in log
     return workspace / 'work_dirs' / 'fr'
 
 
