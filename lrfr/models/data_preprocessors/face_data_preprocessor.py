@@ -70,10 +70,3 @@ class FaceDataPreprocessor(BaseDataPreprocessor):
                 if 'hr_img' in sample:
                     sample.hr_img = self.normalize(sample.hr_img.unsqueeze(0))[0]
         return dict(inputs=inputs, data_samples=data_samples)
-
-    def denormalize(self, imgs: torch.Tensor) -> torch.Tensor:
-        """Inverse of :meth:`normalize` (float, in the loader's 0..255 range)."""
-        imgs = imgs * self.std + self.mean
-        if self.to_rgb and imgs.size(1) == 3:
-            imgs = imgs.flip(1)
-        return imgs
