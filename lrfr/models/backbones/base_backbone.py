@@ -7,44 +7,12 @@ ArcFace's IResNet), so the input size fixes that layer's width: it is derived on
 by the output-size formula below, and checked on every forward so that a wrong
 image size fails with a message instead of a shape error deep inside a matmul.
 """
-from numbers import Integral
-from typing import Sequence, Tuple, Union
+from typing import Tuple
 
 import torch
 from torch import nn
 
-SizeArg = Union[int, Sequence[int]]
-
-
-def check_positive_int(value: int, name: str, minimum: int = 1) -> int:
-    """Return ``value`` if it is an int ``>= minimum``; raise naming ``name`` otherwise.
-
-    Args:
-        value (int): the value to check.
-        name (str): argument name used in the error message.
-        minimum (int): smallest accepted value. Defaults to 1.
-    """
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f'{name} must be an int, got {type(value).__name__} ({value!r})')
-    if value < minimum:
-        raise ValueError(f'{name} must be >= {minimum}, got {value}')
-    return int(value)
-
-
-def to_size_pair(value: SizeArg, name: str) -> Tuple[int, int]:
-    """Turn ``s`` or ``(h, w)`` into a ``(h, w)`` tuple of positive ints.
-
-    Args:
-        value (int | Sequence[int]): one size for both sides, or ``(height, width)``.
-        name (str): argument name used in the error message.
-    """
-    if isinstance(value, Integral) and not isinstance(value, bool):
-        value = (value, value)
-    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
-        raise TypeError(f'{name} must be an int or a (height, width) pair, got {value!r}')
-    return (check_positive_int(value[0], f'{name}[0] (height)'),
-            check_positive_int(value[1], f'{name}[1] (width)'))
-
+from lrfr.utils.checks import SizeArg, check_positive_int, to_size_pair
 
 def scale_width(channels: int, width_mult: float) -> int:
     """``channels * width_mult`` rounded, at least 1 (for the tiny variants used in CPU tests)."""

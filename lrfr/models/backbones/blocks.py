@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base_backbone import SizeArg, check_positive_int, conv_out_size, to_size_pair
+from lrfr.utils.checks import SizeArg, check_positive_int, to_size_pair
+from .base_backbone import conv_out_size
 
 
 def caffe_xavier_(weight: torch.Tensor) -> None:

@@ -5,7 +5,8 @@ from typing import Optional, Tuple
 import torch
 
 from lrfr.registry import MODELS
-from .base_head import BaseFaceHead, check_positive_int, upcast
+from lrfr.utils.checks import check_positive_int
+from .base_head import BaseFaceHead, upcast
 from .norm_linear import NormLinear
 
 

@@ -7,15 +7,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from lrfr.structures import DISTRACTOR_LABEL
-
-
-def check_positive_int(value: int, name: str, minimum: int = 1) -> int:
-    """Return ``value`` if it is an ``int`` (not a bool) ``>= minimum``, else raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f'{name} must be an int, got {type(value).__name__} ({value!r})')
-    if value < minimum:
-        raise ValueError(f'{name} must be >= {minimum}, got {value}')
-    return value
+from lrfr.utils.checks import check_positive_int
 
 
 def upcast(tensor: torch.Tensor) -> torch.Tensor:

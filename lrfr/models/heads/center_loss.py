@@ -6,7 +6,8 @@ from mmengine.dist import all_reduce, get_world_size
 from mmengine.model import BaseModule
 
 from lrfr.registry import MODELS
-from .base_head import check_batch, check_positive_int, upcast
+from lrfr.utils.checks import check_positive_int
+from .base_head import check_batch, upcast
 
 
 @MODELS.register_module()

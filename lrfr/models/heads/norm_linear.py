@@ -3,7 +3,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base_head import check_positive_int, upcast
+from lrfr.utils.checks import check_positive_int
+from .base_head import upcast
 
 
 class NormLinear(nn.Module):

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from lrfr.registry import MODELS
-from ..backbones.base_backbone import SizeArg, check_positive_int, to_size_pair
+from lrfr.utils.checks import SizeArg, check_positive_int, to_size_pair
 
 
 @MODELS.register_module()

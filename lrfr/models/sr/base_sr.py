@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import nn
 
-from ..backbones.base_backbone import SizeArg, check_positive_int, to_size_pair
+from lrfr.utils.checks import SizeArg, check_positive_int, to_size_pair
 
 
 class PreUpsampleSR(BaseModule):

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from lrfr.registry import MODELS
-from ..backbones.base_backbone import SizeArg, check_positive_int
+from lrfr.utils.checks import SizeArg, check_positive_int
 from .base_sr import PreUpsampleSR, check_kernel_size, init_he_
 
 
