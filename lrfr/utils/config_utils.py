@@ -63,6 +63,29 @@ def fill_sampler_length(cfg: Config) -> None:
         sampler['num_iters'] = int(max_iters)
 
 
+def dataset_config_from(source: str, key: str = 'train_dataloader.dataset', ds_args: Optional[dict] = None) -> dict:
+    """A dataset config for the dataset tools: the node at dotted ``key`` of a config file, or ``type=source``.
+
+    Args:
+        source (str): a config file (``.py``) or a registered dataset type, e.g. ``'FaceFolderDataset'``.
+        key (str): dotted path of the dataset in the config; list items by index
+            (``train_dataloader.dataset.datasets.0``).
+        ds_args (dict, optional): arguments that override the config's, e.g. ``{'data_root': ...}``.
+    """
+    if source.endswith('.py'):
+        node = load_config(source)
+        for part in key.split('.'):
+            try:
+                node = node[int(part)] if isinstance(node, (list, tuple)) else node[part]
+            except (KeyError, IndexError, ValueError, TypeError):
+                raise KeyError(f'{source}: no dataset at {key!r} (failed at {part!r})') from None
+        cfg = dict(node)
+    else:
+        cfg = dict(type=source)
+    cfg.update(ds_args or {})
+    return cfg
+
+
 def enable_amp(cfg: Config) -> None:
     """Turn on mixed precision: bf16 autocast where the GPU supports it, else fp16; off (fp32) on CPU.
 

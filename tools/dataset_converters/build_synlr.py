@@ -19,7 +19,7 @@ import argparse
 import lrfr  # noqa: F401  (applies lrfr.compat before mmengine builds anything)
 from lrfr.datasets.synlr import MODES, TINYFACE_IMAGES_PER_ID, build_synlr
 from lrfr.utils import register_all_modules
-from lrfr.utils.config_utils import DictAction, load_config
+from lrfr.utils.config_utils import DictAction, dataset_config_from
 
 
 #: Config pipeline steps that only prepare the HR face (everything else is dropped).
@@ -50,22 +50,12 @@ def parse_args() -> argparse.Namespace:
 
 
 def dataset_config(source: str, key: str, ds_args: dict) -> dict:
-    """The source dataset config: from a config file at ``key``, or ``type=source``; plus ``ds_args``."""
-    if source.endswith('.py'):
-        node = load_config(source)
-        for part in key.split('.'):
-            try:
-                node = node[int(part)] if isinstance(node, (list, tuple)) else node[part]
-            except (KeyError, IndexError, ValueError, TypeError):
-                raise KeyError(f'{source}: no dataset at {key!r} (failed at {part!r})') from None
-        cfg = dict(node)
-        # SynLR needs the plain decoded HR face: keep loading and box cropping, drop
-        # augmentation, LR synthesis and packing.
+    """The source dataset config, keeping only the pipeline steps that prepare the plain HR face."""
+    cfg = dataset_config_from(source, key, ds_args)
+    if source.endswith('.py') and 'pipeline' not in ds_args:
+        # SynLR needs the decoded HR face: keep loading and box cropping, drop augmentation, LR synthesis, packing.
         keep = [t for t in cfg.get('pipeline', []) if t.get('type') in PREPARATION]
         cfg['pipeline'] = keep or [dict(type='LoadFaceImage')]
-    else:
-        cfg = dict(type=source)
-    cfg.update(ds_args)
     return cfg
 
 

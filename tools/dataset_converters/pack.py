@@ -22,7 +22,7 @@ import lrfr  # noqa: F401  (applies lrfr.compat before mmengine builds anything)
 from lrfr.datasets.packed import pack_dataset, pack_paths
 from lrfr.registry import DATASETS
 from lrfr.utils import register_all_modules
-from lrfr.utils.config_utils import DictAction, load_config
+from lrfr.utils.config_utils import DictAction, dataset_config_from
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,18 +48,7 @@ def parse_args() -> argparse.Namespace:
 
 def dataset_config(args: argparse.Namespace) -> dict:
     """The dataset config: from a config file at ``--key``, or ``type=source``; plus ``--ds-args``."""
-    if args.source.endswith('.py'):
-        node = load_config(args.source)
-        for part in args.key.split('.'):
-            try:
-                node = node[int(part)] if isinstance(node, (list, tuple)) else node[part]
-            except (KeyError, IndexError, ValueError, TypeError):
-                raise KeyError(f'{args.source}: no dataset at {args.key!r} (failed at {part!r})') \
-                    from None
-        cfg = dict(node)
-    else:
-        cfg = dict(type=args.source)
-    cfg.update(args.ds_args)
+    cfg = dataset_config_from(args.source, args.key, args.ds_args)
     if 'dataset' not in cfg and 'datasets' not in cfg:
         # Packing reads raw data infos; the pipeline is not run, so do not build it.
         cfg['pipeline'] = []
