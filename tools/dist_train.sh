@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Distributed training with torchrun: bash tools/dist_train.sh CONFIG NUM_PROCS [train.py args...]
 # Without a GPU lrfr switches to the gloo backend (lrfr/compat.py), so this also runs on a CPU machine.
+# PYTHON picks the interpreter (default: python on PATH); NNODES, NODE_RANK, PORT, MASTER_ADDR for multi-node.
 set -euo pipefail
 CONFIG=$1
 NPROC=$2
@@ -10,6 +11,6 @@ NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-PYTHONPATH="$ROOT:${PYTHONPATH:-}" exec python -m torch.distributed.run \
+PYTHONPATH="$ROOT:${PYTHONPATH:-}" exec "${PYTHON:-python}" -m torch.distributed.run \
     --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" --master_port="$PORT" \
     --nproc_per_node="$NPROC" "$ROOT/tools/train.py" "$CONFIG" --launcher pytorch "$@"
