@@ -20,9 +20,12 @@ Written tree (``<personID>`` = ORL subject number, ``<n>`` = ORL image number)::
       README.txt, manifest.json, .demo_complete
 
 Identities are disjoint between training and test, as in TinyFace. Native LR is
-made by :func:`~lrfr.datasets.transforms.degradations.random_degrade` with a
-generator per image (``make_rng(seed, source, subject, n)``), so each image's
-degradation differs and the same seed rewrites the same bytes.
+made by :func:`~lrfr.datasets.transforms.degradations.random_capture` (a loose,
+off-centre face box and varied lighting, as in unposed snapshots) followed by
+:func:`~lrfr.datasets.transforms.degradations.random_degrade`, with a generator per
+image (``make_rng(seed, source, subject, n)``), so each image's variation differs and
+the same seed rewrites the same bytes. The HR originals stay posed and clean (the
+auxiliary set's role, like CelebA's in the paper).
 """
 import importlib.util
 import json
@@ -41,11 +44,12 @@ from lrfr.registry import DATASETS
 from lrfr.structures import BRANCH_SYN, SUBSET_GALLERY, SUBSET_PROBE, SUBSET_TRAIN
 from .face_folder import FaceFolderDataset
 from .tinyface import DISTRACTOR_DIR, MATCH_DIR, PROBE_DIR, TRAIN_DIR, TinyFaceDataset
-from .transforms.degradations import DegradationParams, make_rng, random_degrade
+from .transforms.degradations import (CaptureParams, DegradationParams, make_rng, random_capture,
+                                      random_degrade)
 from .transforms.loading import load_face_image, save_face_image
 
 #: Bump when the builder's output changes, so old trees are recognised as stale.
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 #: Default location used by the demo configs.
 DEFAULT_DEMO_ROOT = 'data/demo_tinyface'
 #: HR originals of the training identities (face-folder layout, for ``DemoHRFaceDataset``).
@@ -64,8 +68,12 @@ ORL_DEGRADATION = DegradationParams(height_range=(16, 28), height_mean=20.0, hei
 #: The lfw_subset crops are only 25 px tall: heights up to 24 px keep them down-sampled.
 LFW_DEGRADATION = DegradationParams(height_range=(14, 24), height_mean=19.0, height_std=3.0)
 
+#: ORL portraits are posed, centred and evenly lit; native LR faces are loose, off-centre detections under
+#: any light. Without this the demo is solved by untrained features (Rank-1 85 % at random init).
+ORL_CAPTURE = CaptureParams()
+
 # Keys of the per-image generators, so that each source's stream is independent.
-_SPLIT_KEY, _ORL_KEY, _LFW_KEY = 0, 1, 2
+_SPLIT_KEY, _ORL_KEY, _LFW_KEY, _CAPTURE_KEY = 0, 1, 2, 3
 
 
 def _package_dir(package: str) -> str:
@@ -129,7 +137,7 @@ Contents
   Testing_Set/Gallery_Match/<personID>_<n>.jpg   {n_gallery} gallery matches (same test identities)
   Testing_Set/Gallery_Distractor/lfw_<k>.jpg      {counts['distractor']} unlabelled distractors
   HR_Training_Set/<personID>/<personID>_<n>.png  {counts['hr']} HR originals of the training identities
-  manifest.json                                  source file and drawn degradation of every image
+  manifest.json                                  source file and drawn capture/degradation of every image
 Training and test identities are disjoint; each test identity has half its images in the probe set
 and half in the gallery. <personID> is the ORL subject number, <n> the ORL image number.
 
@@ -179,7 +187,10 @@ def build_demo(root: str, seed: int = 0) -> Dict[str, int]:
         for n in range(1, IMAGES_PER_SUBJECT + 1):
             src = osp.join(orl, f's{subject}', f'{n}.pgm')
             hr = load_face_image(src)  # gray -> 3-channel BGR, as the loaders see it
-            lr, record = random_degrade(hr, make_rng(seed, _ORL_KEY, subject, n), ORL_DEGRADATION)
+            # native LR = unconstrained capture of the face, then the LR degradation chain
+            captured, capture = random_capture(hr, make_rng(seed, _CAPTURE_KEY, subject, n), ORL_CAPTURE)
+            lr, record = random_degrade(captured, make_rng(seed, _ORL_KEY, subject, n), ORL_DEGRADATION)
+            record = dict(record, capture=capture)
             name = f'{subject}_{n}'
             if is_train:
                 rel, subset = osp.join(TRAIN_DIR, str(subject), name + '.jpg'), SUBSET_TRAIN

@@ -131,3 +131,39 @@ def test_jpeg_compress_is_real_jpeg():
     img = _face()
     ok, buf = cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, 50])
     assert ok and np.array_equal(jpeg_compress(img, 50), cv2.imdecode(buf, cv2.IMREAD_COLOR))
+
+
+def test_random_capture_identity_settings_leave_the_image_alone():
+    from lrfr.datasets.transforms.degradations import CaptureParams, random_capture
+    img = np.random.default_rng(0).integers(0, 256, (40, 32, 3), dtype=np.uint8)
+    same = CaptureParams(crop_scale=(1.0, 1.0), contrast=(1.0, 1.0), brightness=(0.0, 0.0), gamma=(1.0, 1.0))
+    out, record = random_capture(img, np.random.default_rng(1), same)
+    assert record['box'] == (0, 0, 32, 40)
+    assert np.abs(out.astype(int) - img.astype(int)).max() <= 1  # only the float round trip
+
+
+def test_random_capture_known_tone_curve_and_box():
+    from lrfr.datasets.transforms.degradations import CaptureParams, random_capture
+    img = np.full((20, 20, 3), 128, np.uint8)
+    params = CaptureParams(crop_scale=(0.5, 0.5), contrast=(2.0, 2.0), brightness=(64.0, 64.0), gamma=(2.0, 2.0))
+    out, record = random_capture(img, np.random.default_rng(0), params)
+    # (128 - 128) * 2 + 128 + 64 = 192, then 255 * (192 / 255) ** 2 = 144.56 -> 145
+    assert out.shape == img.shape and np.all(out == 145)
+    x, y, w, h = record['box']
+    assert (w, h) == (10, 10) and 0 <= x <= 10 and 0 <= y <= 10
+
+
+def test_random_capture_is_deterministic_and_varies():
+    from lrfr.datasets.transforms.degradations import random_capture
+    img = np.random.default_rng(0).integers(0, 256, (56, 46, 3), dtype=np.uint8)
+    a, _ = random_capture(img, np.random.default_rng(5))
+    b, _ = random_capture(img, np.random.default_rng(5))
+    c, _ = random_capture(img, np.random.default_rng(6))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize('bad', [dict(crop_scale=(0.9, 0.5)), dict(gamma=(0.0, 1.0)), dict(contrast=(1.0,))])
+def test_capture_params_reject_bad_values(bad):
+    from lrfr.datasets.transforms.degradations import CaptureParams
+    with pytest.raises(ValueError):
+        CaptureParams(**bad)

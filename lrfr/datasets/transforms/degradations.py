@@ -370,3 +370,59 @@ def random_degrade(img: np.ndarray, rng: np.random.Generator,
         img = jpeg_compress(img, quality)
         record['jpeg_quality'] = quality
     return img, record
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptureParams:
+    """Ranges of :func:`random_capture`: how an unposed snapshot differs from a posed, aligned portrait.
+
+    Args:
+        crop_scale (Tuple[float, float]): side of the face box relative to the aligned image, so the
+            detector's box is smaller and shifted (misalignment). Defaults to (0.8, 0.95).
+        contrast (Tuple[float, float]): contrast factor around mid-grey. Defaults to (0.6, 1.4).
+        brightness (Tuple[float, float]): offset in grey levels. Defaults to (-40, 40).
+        gamma (Tuple[float, float]): gamma of the tone curve. Defaults to (0.6, 1.6).
+    """
+
+    crop_scale: Tuple[float, float] = (0.8, 0.95)
+    contrast: Tuple[float, float] = (0.6, 1.4)
+    brightness: Tuple[float, float] = (-40.0, 40.0)
+    gamma: Tuple[float, float] = (0.6, 1.6)
+
+    def __post_init__(self) -> None:
+        _check_range('crop_scale', self.crop_scale, 0.1, 1.0)
+        _check_range('contrast', self.contrast, 0.0, 10.0)
+        _check_range('brightness', self.brightness, -255.0, 255.0)
+        _check_range('gamma', self.gamma, 0.05, 20.0)
+
+
+def random_capture(img: np.ndarray, rng: np.random.Generator,
+                   params: Optional[CaptureParams] = None) -> Tuple[np.ndarray, Dict]:
+    """Unconstrained-capture variation of an aligned HR face; return it and what was drawn.
+
+    Native low-res faces (TinyFace) come from automatic detections in unposed photos: the box is
+    loose and off-centre and the lighting varies, while posed sets (ORL, aligned CelebA) are centred and
+    evenly lit. Applied before :func:`random_degrade`, this turns a posed face into a plausible
+    detection: a random box (``crop_scale`` of each side, anywhere inside the image) resized back to the
+    input size, then contrast, brightness and gamma on the 0..255 scale.
+
+    Args:
+        img (np.ndarray): ``HWC`` uint8 image.
+        rng (np.random.Generator): random source; same generator state, same output.
+        params (CaptureParams, optional): ranges; ``None`` uses the defaults.
+
+    Returns:
+        Tuple[np.ndarray, dict]: the image (same size) and the drawn parameters.
+    """
+    p = params or CaptureParams()
+    h, w = img.shape[:2]
+    scale = float(rng.uniform(*p.crop_scale))
+    ch, cw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
+    y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    out = resize(img[y:y + ch, x:x + cw], (h, w), 'bilinear').astype(np.float32)
+    contrast, brightness = float(rng.uniform(*p.contrast)), float(rng.uniform(*p.brightness))
+    gamma = float(rng.uniform(*p.gamma))
+    out = np.clip((out - 128.0) * contrast + 128.0 + brightness, 0.0, 255.0)
+    out = 255.0 * (out / 255.0) ** gamma
+    record = dict(box=(x, y, cw, ch), contrast=contrast, brightness=brightness, gamma=gamma)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8), record
