@@ -9,6 +9,7 @@ then tested with ``tools/test.py`` on their final checkpoint. Both tools run as 
 starts from clean global state.
 """
 import argparse
+import functools
 import os
 import os.path as osp
 import subprocess
@@ -33,6 +34,12 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+@functools.lru_cache(maxsize=None)
+def read_config(path: str) -> Config:
+    """Each config is parsed once per driver run (read-only here: ordering, test decision, row label)."""
+    return Config.fromfile(path)
+
+
 def stem(path: str) -> str:
     return osp.splitext(osp.basename(path))[0]
 
@@ -53,7 +60,7 @@ def order_by_dependency(configs: List[str]) -> List[str]:
     by_name = {stem(c): c for c in configs}
     needs: Dict[str, List[str]] = {}
     for config in configs:
-        refs = _checkpoint_refs(Config.fromfile(config).to_dict())
+        refs = _checkpoint_refs(read_config(config).to_dict())
         deps = [ref.split('/')[1] for ref in refs]
         missing = [d for d in deps if d not in by_name and not osp.isdir(osp.join(WORK_ROOT, d))]
         if missing:
@@ -95,7 +102,7 @@ def train_and_test(config: str, cfg_options: List[str], skip_existing: bool) -> 
     os.makedirs(work_dir, exist_ok=True)
     final = osp.join(work_dir, 'final.pth')
     results = osp.join(work_dir, 'results.json')
-    cfg = Config.fromfile(config)
+    cfg = read_config(config)
     # Only table rows are tested; earlier stages report their validation at the end of training.
     has_test = cfg.get('benchmark') is not None and cfg.get('test_dataloader') is not None
     if skip_existing and osp.isfile(final) and (osp.isfile(results) or not has_test):
@@ -126,7 +133,7 @@ def main() -> None:
     rows = []
     for config in order_by_dependency(args.configs):
         results = train_and_test(config, args.cfg_options, args.skip_existing)
-        benchmark = Config.fromfile(config).get('benchmark')
+        benchmark = read_config(config).get('benchmark')
         if results is not None and benchmark is not None:
             rows.append((benchmark.get('row', len(rows)), benchmark['name'], results))
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))

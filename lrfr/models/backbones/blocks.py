@@ -27,6 +27,14 @@ def caffe_xavier_(weight: torch.Tensor) -> None:
     nn.init.kaiming_uniform_(weight, a=1)
 
 
+def caffe_fc(in_channels: int, map_size: Tuple[int, int], out_features: int) -> nn.Linear:
+    """The caffe-face ``fc5`` on a flattened ``in_channels x H x W`` map: xavier weights, zero bias."""
+    fc = nn.Linear(in_channels * map_size[0] * map_size[1], out_features)
+    caffe_xavier_(fc.weight)
+    nn.init.zeros_(fc.bias)
+    return fc
+
+
 class ConvPReLU(nn.Sequential):
     """Convolution with bias followed by a per-channel PReLU (caffe-face / SphereFace transition layer).
 

@@ -8,7 +8,7 @@ from torch import nn
 from lrfr.registry import MODELS
 from .base_backbone import (FaceBackbone, SizeArg, SizeTracer, check_positive_int, check_width_mult,
                             scale_width)
-from .blocks import ConvPReLU, caffe_xavier_, make_prelu_stage
+from .blocks import ConvPReLU, caffe_fc, make_prelu_stage
 
 #: Channels of conv1a then of the four stages (conv1b, conv2, conv3, conv4) in the prototxt.
 CENTREFACE_CHANNELS = (32, 64, 128, 256, 512)
@@ -81,9 +81,7 @@ class CentreFaceNet(FaceBackbone):
             stages.append(make_prelu_stage(chs[i], chs[i + 1], n, stride=1, padding=0, pool=True))
         self.stages = nn.Sequential(*stages)
         self.feature_size = sizes.size
-        self.fc5 = nn.Linear(chs[-1] * sizes.size[0] * sizes.size[1], self.embed_dim)
-        caffe_xavier_(self.fc5.weight)
-        nn.init.zeros_(self.fc5.bias)
+        self.fc5 = caffe_fc(chs[-1], sizes.size, self.embed_dim)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc5(self.stages(self.conv1a(x)).flatten(1))

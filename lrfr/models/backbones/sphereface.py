@@ -7,7 +7,7 @@ from torch import nn
 
 from lrfr.registry import MODELS
 from .base_backbone import FaceBackbone, SizeArg, SizeTracer, check_width_mult, scale_width
-from .blocks import caffe_xavier_, make_prelu_stage
+from .blocks import caffe_fc, make_prelu_stage
 
 #: Channels of the four stages.
 SPHERE_CHANNELS = (64, 128, 256, 512)
@@ -83,9 +83,7 @@ class SphereFaceNet(FaceBackbone):
             stages.append(make_prelu_stage(chs[i], chs[i + 1], n, stride=2, padding=1, pool=False))
         self.stages = nn.Sequential(*stages)
         self.feature_size = sizes.size
-        self.fc5 = nn.Linear(chs[-1] * sizes.size[0] * sizes.size[1], self.embed_dim)
-        caffe_xavier_(self.fc5.weight)
-        nn.init.zeros_(self.fc5.bias)
+        self.fc5 = caffe_fc(chs[-1], sizes.size, self.embed_dim)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc5(self.stages(x).flatten(1))
