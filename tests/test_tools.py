@@ -35,7 +35,7 @@ def run(args, cwd, check=True, timeout=300):
 def workspace(tmp_path_factory):
     """A folder with the demo data built once (configs find it at data/demo_tinyface)."""
     root = tmp_path_factory.mktemp('tools_ws')
-    from lrfr.datasets.demo import ensure_demo
+    from lrfr.datasets.converters.demo import ensure_demo
     ensure_demo(str(root / 'data' / 'demo_tinyface'))
     return root
 

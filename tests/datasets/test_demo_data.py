@@ -1,4 +1,4 @@
-"""Embedded demo benchmark (lrfr/datasets/demo.py): layout, determinism, loaders, concurrent building."""
+"""Embedded demo benchmark (builder lrfr/datasets/converters/demo.py, readers lrfr/datasets/demo.py): layout, determinism, loaders, concurrent building."""
 import hashlib
 import os
 import os.path as osp
@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from lrfr.datasets.demo import (HR_DIR, MARKER, DemoHRFaceDataset, DemoTinyFaceDataset, build_demo,
-                                ensure_demo, split_identities)
+from lrfr.datasets.converters.demo import HR_DIR, MARKER, build_demo, ensure_demo, split_identities
+from lrfr.datasets.demo import DemoHRFaceDataset, DemoTinyFaceDataset
 from lrfr.registry import DATASETS
 from lrfr.structures import BRANCH_SYN, DISTRACTOR_LABEL, SUBSET_GALLERY, SUBSET_PROBE
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from lrfr.datasets import CelebADataset, FaceFolderDataset, PackedFaceDataset, pack_dataset
+from lrfr.datasets import CelebADataset, FaceFolderDataset, PackedFaceDataset
+from lrfr.datasets.converters import pack_dataset
 from lrfr.datasets.transforms import FaceImageError, load_face_image
 from lrfr.registry import DATASETS
 from lrfr.structures import BRANCH_NAT, BRANCH_SYN, SUBSET_GALLERY

