@@ -154,6 +154,10 @@ def check_sample_fits(model: torch.nn.Module, sample: dict, where: str) -> None:
         if 'hr_img' in data_sample:
             assert tuple(data_sample.hr_img.shape) == tuple(sr_out.shape[1:]), \
                 f'{where}: HR target {tuple(data_sample.hr_img.shape)} vs SR output {tuple(sr_out.shape[1:])}'
+        # native faces are resized once to the FR size and synthetic LR is up-sampled back to it (ILR):
+        # nothing reaches the SR head shrunk below its output size
+        assert tuple(inputs.shape[-2:]) == tuple(sr.output_size), \
+            f'{where}: SR input {tuple(inputs.shape[-2:])}, expected the FR input size {tuple(sr.output_size)}'
     if not hasattr(model, 'backbone'):  # SuperResolver: SR only
         assert 'hr_img' in data_sample, f'{where}: an SR-only model needs LR/HR pairs'
         return
@@ -354,16 +358,17 @@ def test_csri_batches_share_the_branches(name, trees):
     assert Counter(branches) == {BRANCH_SYN: batch_size // 2, BRANCH_NAT: batch_size // 2}
     sr_size = tuple(cfg.model.sr.output_size)
     for img, sample in zip(batch['inputs'], samples):
-        assert tuple(img.shape[-2:]) == (20, 16)  # every LR face at the SR input size
+        assert tuple(img.shape[-2:]) == sr_size  # both branches reach the SR head at the FR input size
         if sample.metainfo['branch'] == BRANCH_SYN:
             assert tuple(sample.hr_img.shape[-2:]) == sr_size  # the synthetic branch carries its HR target
         else:
             assert 'hr_img' not in sample  # the native branch has none
     # the real preprocessor stacks the batch and normalises inputs and HR targets
     data = MODELS.build(cfg.model.data_preprocessor)(batch, training=True)
-    assert data['inputs'].shape == (batch_size, 3, 20, 16) and data['inputs'].dtype == torch.float32
+    assert data['inputs'].shape == (batch_size, 3, *sr_size) and data['inputs'].dtype == torch.float32
     assert data['inputs'].abs().max() <= 1.0
-    assert data['data_samples'][0].hr_img.dtype == torch.float32
+    syn = [s for s in data['data_samples'] if s.metainfo['branch'] == BRANCH_SYN]
+    assert all(s.hr_img.dtype == torch.float32 and tuple(s.hr_img.shape) == (3, *sr_size) for s in syn)
 
 
 def test_fr_pretraining_batch_is_hr_at_the_fr_size(trees):

@@ -100,6 +100,58 @@ def test_bicubic_downsample_keeps_hr():
         TRANSFORMS.build(dict(type='BicubicDownsample', interpolation='cubic'))
 
 
+def test_bicubic_downsample_upsample_to_gives_the_interpolated_lr():
+    img = _img(112, 96)
+    t = TRANSFORMS.build(dict(type='BicubicDownsample', hr_size=(56, 48), upsample_to=(56, 48)))
+    out = t(dict(img=img.copy()))
+    expected = resize(resize(img, (20, 16), 'bicubic'), (56, 48), 'bicubic')
+    assert out['img'].shape == (56, 48, 3) and out['img_shape'] == (56, 48) and out['lr_shape'] == (20, 16)
+    # ILR = bicubic up(bicubic down(HR)); Pillow's uint8 rounding may differ by a grey level
+    assert np.abs(out['img'].astype(int) - expected.astype(int)).max() <= 1
+    # it is not the HR face: the 20x16 detour lost detail (the SR head's job is to restore it)
+    assert np.abs(out['img'].astype(int) - out['hr_img'].astype(int)).mean() > 5
+    assert out['hr_img'].shape == out['img'].shape  # both branches of a CSRI batch meet at one size
+    with pytest.raises(ValueError, match='upsample_to must be a pair'):
+        TRANSFORMS.build(dict(type='BicubicDownsample', upsample_to=(56,)))
+
+
+def test_bicubic_downsample_tinyface_heights_drawn_seeded():
+    img = _img(112, 96)
+    t = TRANSFORMS.build(dict(type='BicubicDownsample', height_range=(6, 32), seed=3, upsample_to=(56, 48)))
+    shapes = [t(dict(img=img.copy(), sample_idx=i))['lr_shape'] for i in range(300)]
+    heights = np.array([h for h, _ in shapes])
+    assert heights.min() >= 6 and heights.max() <= 32 and len(set(heights.tolist())) > 15
+    assert 18.5 <= heights.mean() <= 21.5  # TinyFace's mean 20 (paper Fig. 4)
+    assert all(w == round(0.8 * h) for h, w in shapes)
+    again = [t(dict(img=img.copy(), sample_idx=i))['lr_shape'] for i in range(300)]
+    assert again == shapes  # seeded per sample: the same draw at every visit
+    other = TRANSFORMS.build(dict(type='BicubicDownsample', height_range=(6, 32), seed=4))
+    assert [other(dict(img=img.copy(), sample_idx=i))['lr_shape'] for i in range(300)] != shapes
+    # values: each output is the bicubic down-sampling to the drawn size, then up
+    out = t(dict(img=img.copy(), sample_idx=7))
+    h, w = out['lr_shape']
+    expected = resize(resize(img, (h, w), 'bicubic'), (56, 48), 'bicubic')
+    assert np.abs(out['img'].astype(int) - expected.astype(int)).max() <= 1
+    no_up = TRANSFORMS.build(dict(type='BicubicDownsample', height_range=(10, 10), seed=0))
+    assert no_up(dict(img=img.copy(), sample_idx=0))['img'].shape == (10, 8, 3)
+    with pytest.raises(ValueError, match='not both'):
+        TRANSFORMS.build(dict(type='BicubicDownsample', size=(20, 16), height_range=(6, 32)))
+    with pytest.raises(ValueError, match='height_range must be ints'):
+        TRANSFORMS.build(dict(type='BicubicDownsample', height_range=(32, 6)))
+    with pytest.raises(KeyError, match=r'BicubicDownsample\(seed=...\) needs results\["sample_idx"\]'):
+        t(dict(img=img.copy()))
+
+
+def test_bicubic_downsample_unseeded_heights_follow_numpy_global_seed():
+    img = _img(112, 96)
+    t = TRANSFORMS.build(dict(type='BicubicDownsample', height_range=(6, 32)))
+    np.random.seed(5)
+    first = [t(dict(img=img))['lr_shape'] for _ in range(20)]
+    np.random.seed(5)
+    assert [t(dict(img=img))['lr_shape'] for _ in range(20)] == first
+    assert len(set(first)) > 3
+
+
 def test_random_degradation_seeded_per_sample():
     img = _img(112, 92)
 
@@ -135,7 +187,7 @@ def test_random_degradation_bad_args():
         TRANSFORMS.build(dict(type='RandomDegradation', blur_probability=0.5))
     with pytest.raises(ValueError, match='blur_prob'):
         TRANSFORMS.build(dict(type='RandomDegradation', blur_prob=2))
-    with pytest.raises(ValueError, match='seed'):
+    with pytest.raises(ValueError, match='RandomDegradation: seed must be a non-negative int'):
         TRANSFORMS.build(dict(type='RandomDegradation', seed=-1))
     # Lists from a config are accepted for ranges.
     t = TRANSFORMS.build(dict(type='RandomDegradation', height_range=[10, 12]))

@@ -7,16 +7,10 @@
 _base_ = './celeba_pairs_bs256.py'
 
 train_batch_size = 64
-pair_test_pipeline = [
-    dict(type='LoadFaceImage'),
-    dict(type='mmcv.CenterCrop', crop_size=(96, 112)),  # (w, h), mmcv's order
-    dict(type='BicubicDownsample', size={{_base_.lr_size}}, hr_size={{_base_.fr_size}}),
-    dict(type='PackFaceInputs'),
-]
 train_dataloader = dict(batch_size=train_batch_size, dataset=dict(split='train'))
 val_dataloader = dict(
     dataset=dict(_delete_=True, type='CelebADataset', data_root={{_base_.celeba_root}}, split='test',
-                 branch='syn', pipeline=pair_test_pipeline))
+                 branch='syn', pipeline={{_base_.pair_test_pipeline}}))
 test_dataloader = val_dataloader
 val_evaluator = dict(_delete_=True, type='SRQualityMetric', mean=127.5, std=128.0, y_channel=True)
 test_evaluator = val_evaluator

@@ -1,10 +1,10 @@
 # Embedded demo benchmark (AT&T/ORL faces degraded to TinyFace-like native LR; lfw_subset distractors),
 # built under data_root on first use. Native branch (train) and 1:N identification test (probe vs gallery).
-# Sizes are (H, W). FR-only models resize the LR face straight to the FR input size; models with an SR head
-# resize it to the fixed LR size and let the SR head up-sample (see the *_sr variants below).
+# Sizes are (H, W). Every model gets the native LR face bicubic-resized once, from its native size, to the FR
+# input size: FR-only models directly, models with an SR head through it (demo_tinyface_sr.py inherits these).
 data_root = 'data/demo_tinyface'
 fr_size = (56, 48)   # FR input: half the paper's 112x96, so the demo trains on 2 CPU cores
-lr_size = (20, 16)   # TinyFace's mean face size (paper, Table 1 / Fig. 4)
+lr_size = (20, 16)   # TinyFace's mean face size (paper, Table 1 / Fig. 4): synthetic pairs' LR size
 train_batch_size = 32
 
 native_train_pipeline = [

@@ -1,11 +1,12 @@
 # TinyFace (Cheng et al., ACCV 2018) on its official tree: the native LR training set (7,804 faces of 2,570
 # identities) and the 1:N identification test (3,728 probes vs 4,443 gallery matches + 153,428 distractors, one
 # dataset with split='test', one IdentificationMetric: Euclidean distance, CMC ranks and mAP).
-# FR-only models see the native LR face bicubic-up-sampled to the FR input size (paper Fig. 5a); models with an
-# SR head use the *_sr variant. Sizes are (H, W).
+# Every model sees the native LR face bicubic-resized once, from its native size, to the FR input size: FR-only
+# models directly (paper Fig. 5a), models with an SR head through it (the *_sr variant inherits these pipelines).
+# Sizes are (H, W).
 tinyface_root = 'data/tinyface'
 fr_size = (112, 96)  # FR input of every model in the paper (CentreFace's aligned face)
-lr_size = (20, 16)   # TinyFace's mean face size (paper Fig. 4): the SR heads' input
+lr_size = (20, 16)   # TinyFace's mean face size (paper Fig. 4): synthetic pairs are down-sampled to it
 train_batch_size = 256
 
 native_train_pipeline = [

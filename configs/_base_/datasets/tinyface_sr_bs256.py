@@ -1,18 +1,5 @@
-# TinyFace for models with an SR head: native LR faces resized to the fixed 20x16 LR size, which the SR head
-# up-samples to the 112x96 FR input (paper Fig. 5b and CSRI's native branch). Same test protocol.
+# TinyFace for models with an SR head: the same pipelines as tinyface_bs256.py (inherited, one definition). The
+# native LR face is bicubic-resized once, from its native size, to the 112x96 FR input, exactly as for FR-only
+# models; the pre-upsampling SR head (bicubic to its output size, then a CNN) then refines it at that size, so no
+# face is first shrunk to 20x16 (TinyFace faces run up to 32 px). Same test protocol. See docs/data_pipeline.md.
 _base_ = './tinyface_bs256.py'
-
-native_train_pipeline = [
-    dict(type='LoadFaceImage'),
-    dict(type='ResizeFace', size={{_base_.lr_size}}),
-    dict(type='RandomHFlip', prob=0.5),
-    dict(type='PackFaceInputs'),
-]
-native_test_pipeline = [
-    dict(type='LoadFaceImage'),
-    dict(type='ResizeFace', size={{_base_.lr_size}}),
-    dict(type='PackFaceInputs'),
-]
-train_dataloader = dict(dataset=dict(pipeline=native_train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=native_test_pipeline))
-test_dataloader = val_dataloader
