@@ -45,15 +45,21 @@ def test_pipeline_sizes(tool):
     assert tool.pipeline_sizes(degrade) == (None, (112, 96), True)
     assert tool.pipeline_sizes(degrade + [resize]) == ((20, 16), (112, 96), True)
     assert tool.pipeline_sizes([dict(type='LoadFaceImage')]) == (None, None, False)
+    # interpolated LR: up-sampled back to a fixed size, whatever LR size it was drawn at
+    ilr = dict(type='BicubicDownsample', hr_size=(112, 96), upsample_to=(112, 96))
+    assert tool.pipeline_sizes([dict(type='LoadFaceImage'), ilr]) == ((112, 96), (112, 96), True)
+    drawn = dict(type='BicubicDownsample', height_range=(6, 32), hr_size=(112, 96))
+    assert tool.pipeline_sizes([dict(type='LoadFaceImage'), drawn]) == (None, (112, 96), True)
+    assert tool.pipeline_sizes([dict(type='LoadFaceImage'), dict(type='BicubicDownsample')])[0] == (20, 16)
 
 
 def test_full_size_csri_batch_follows_the_config(tool):
     cfg = Config.fromfile(str(CSRI))
     samples, layout = tool.make_samples(cfg, meta_model(cfg.model), 256, None, seed=0)
-    assert layout == '128 syn (20x16, HR 112x96) + 128 nat (20x16)'
+    assert layout == '128 syn (112x96, HR 112x96) + 128 nat (112x96)'  # both at the SR head's output size
     data_samples = [s['data_samples'] for s in samples]
     assert Counter(s.metainfo['branch'] for s in data_samples) == {BRANCH_SYN: 128, BRANCH_NAT: 128}
-    assert {tuple(s['inputs'].shape) for s in samples} == {(3, 20, 16)}
+    assert {tuple(s['inputs'].shape) for s in samples} == {(3, 112, 96)}
     for s in data_samples:
         if s.metainfo['branch'] == BRANCH_SYN:
             assert tuple(s.hr_img.shape) == (3, 112, 96) and int(s.gt_label) < 10177
@@ -75,7 +81,7 @@ def test_both_paths_train_and_report(tool, tmp_path):
     out = tmp_path / 'figures.json'
     figures = tool.main([str(DEMO_CSRI), '--iters', '2', '--warmup', '1', '--batch', '4', '--device', 'cpu',
                          '--json', str(out)])
-    assert figures['layout'] == '2 syn (20x16, HR 56x48) + 2 nat (20x16)'
+    assert figures['layout'] == '2 syn (56x48, HR 56x48) + 2 nat (56x48)'
     for path in ('plain', 'lrfr'):
         assert figures[path]['samples_per_s'] > 0 and len(figures[path]['window_seconds']) == 1
     assert figures['ratio'] == pytest.approx(figures['lrfr']['samples_per_s'] / figures['plain']['samples_per_s'])

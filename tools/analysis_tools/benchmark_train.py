@@ -44,6 +44,7 @@ from torch.utils.data import Dataset
 
 import lrfr  # noqa: F401  (applies lrfr.compat before mmengine builds anything)
 from lrfr.datasets.samplers.multi_branch_sampler import source_quotas
+from lrfr.datasets.transforms.degradations import TINYFACE_MEAN_SIZE
 from lrfr.models.backbones.base_backbone import to_size_pair
 from lrfr.registry import DATASETS, MODELS, PARAM_SCHEDULERS, TRANSFORMS
 from lrfr.structures import BRANCH_SYN
@@ -85,8 +86,8 @@ def pipeline_sizes(pipeline: List[dict]) -> Tuple[Optional[Size], Optional[Size]
     does not fix it.
 
     Follows the size-setting transforms: ``ResizeFace(size)``, ``CenterCrop(crop_size=(w, h))``,
-    ``BicubicDownsample(size, hr_size, keep_hr)`` and ``RandomDegradation(hr_size, keep_hr)`` (a variable
-    LR size that a later ``ResizeFace`` fixes). Loading and box crops leave the size unknown.
+    ``BicubicDownsample(size, hr_size, keep_hr, height_range, upsample_to)`` and ``RandomDegradation(hr_size,
+    keep_hr, upsample_to)`` (a variable LR size that ``upsample_to`` or a later ``ResizeFace`` fixes). Loading and box crops leave the size unknown.
     """
     size: Optional[Size] = None
     hr: Optional[Size] = None
@@ -102,7 +103,12 @@ def pipeline_sizes(pipeline: List[dict]) -> Tuple[Optional[Size], Optional[Size]
             if step.get('keep_hr', True):
                 pairs = True
                 hr = to_size_pair(step['hr_size'], 'hr_size') if step.get('hr_size') else size
-            size = to_size_pair(step['size'], 'size') if kind == 'BicubicDownsample' else None
+            if step.get('upsample_to'):  # interpolated LR: back at a fixed size whatever the LR size
+                size = to_size_pair(step['upsample_to'], 'upsample_to')
+            elif kind == 'BicubicDownsample' and not step.get('height_range'):
+                size = to_size_pair(step.get('size') or TINYFACE_MEAN_SIZE, 'size')
+            else:  # drawn LR sizes
+                size = None
         elif kind in ('LoadFaceImage', 'CropBBox'):
             size = None
     return size, hr, pairs
