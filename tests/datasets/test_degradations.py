@@ -118,11 +118,14 @@ def test_random_degrade_all_steps_off_equals_plain_resize():
     assert np.array_equal(lr, resize(img, (20, 16), 'bicubic'))
 
 
-@pytest.mark.parametrize('bad', [dict(blur_prob=1.5), dict(height_range=(20, 10)),
-                                 dict(jpeg_quality=(0, 90)), dict(interpolations=('cubic',)),
-                                 dict(height_range=(5.5, 10))])
-def test_degradation_params_reject_bad_values(bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize('bad, message', [
+    (dict(blur_prob=1.5), r'blur_prob must be a probability in \[0, 1\], got 1.5'),
+    (dict(height_range=(20, 10)), r'height_range must be a pair \(a, b\) with 1 <= a <= b'),
+    (dict(jpeg_quality=(0, 90)), r'jpeg_quality must be a pair \(a, b\) with 1 <= a <= b <= 100, got \(0, 90\)'),
+    (dict(interpolations=('cubic',)), r"interpolations must be a non-empty subset of .*got \('cubic',\)"),
+    (dict(height_range=(5.5, 10)), r'height_range must hold ints, got \(5.5, 10\)')])
+def test_degradation_params_reject_bad_values(bad, message):
+    with pytest.raises(ValueError, match=message):
         DegradationParams(**bad)
 
 
@@ -162,8 +165,11 @@ def test_random_capture_is_deterministic_and_varies():
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
-@pytest.mark.parametrize('bad', [dict(crop_scale=(0.9, 0.5)), dict(gamma=(0.0, 1.0)), dict(contrast=(1.0,))])
-def test_capture_params_reject_bad_values(bad):
+@pytest.mark.parametrize('bad, message', [
+    (dict(crop_scale=(0.9, 0.5)), r'crop_scale must be a pair \(a, b\) with 0.1 <= a <= b <= 1.0, got \(0.9, 0.5\)'),
+    (dict(gamma=(0.0, 1.0)), r'gamma must be a pair \(a, b\) with 0.05 <= a <= b'),
+    (dict(contrast=(1.0,)), r'contrast must be a pair \(a, b\) .*got \(1.0,\)')])
+def test_capture_params_reject_bad_values(bad, message):
     from lrfr.datasets.transforms.degradations import CaptureParams
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=message):
         CaptureParams(**bad)

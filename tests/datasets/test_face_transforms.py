@@ -94,9 +94,9 @@ def test_bicubic_downsample_keeps_hr():
     assert np.array_equal(out['hr_img'], resize(img, (56, 48), 'bicubic'))
     out = TRANSFORMS.build(dict(type='BicubicDownsample', size=(10, 8), keep_hr=False))(dict(img=img))
     assert 'hr_img' not in out and out['img'].shape == (10, 8, 3)
-    with pytest.raises(ValueError, match='size'):
+    with pytest.raises(ValueError, match=r'size must be a pair of positive ints \(H, W\), got \(20,\)'):
         TRANSFORMS.build(dict(type='BicubicDownsample', size=(20,)))
-    with pytest.raises(ValueError, match='interpolation'):
+    with pytest.raises(ValueError, match="BicubicDownsample: interpolation must be one of .*got 'cubic'"):
         TRANSFORMS.build(dict(type='BicubicDownsample', interpolation='cubic'))
 
 
@@ -185,7 +185,7 @@ def test_random_degradation_unseeded_follows_numpy_global_seed():
 def test_random_degradation_bad_args():
     with pytest.raises(TypeError, match='valid keys'):
         TRANSFORMS.build(dict(type='RandomDegradation', blur_probability=0.5))
-    with pytest.raises(ValueError, match='blur_prob'):
+    with pytest.raises(ValueError, match=r'blur_prob must be a probability in \[0, 1\], got 2'):
         TRANSFORMS.build(dict(type='RandomDegradation', blur_prob=2))
     with pytest.raises(ValueError, match='RandomDegradation: seed must be a non-negative int'):
         TRANSFORMS.build(dict(type='RandomDegradation', seed=-1))
@@ -203,7 +203,7 @@ def test_resize_face():
     assert out['hr_img'].shape == (8, 8, 3)
     with pytest.raises(KeyError, match='hr_img'):
         both(dict(img=_img()))
-    with pytest.raises(ValueError, match='interpolation'):
+    with pytest.raises(ValueError, match="ResizeFace: interpolation must be one of .*got 'cubic'"):
         TRANSFORMS.build(dict(type='ResizeFace', size=(8, 8), interpolation='cubic'))
 
 
@@ -216,7 +216,7 @@ def test_random_hflip_flips_pair_together():
     flips = TRANSFORMS.build(dict(type='RandomHFlip', prob=0.5))
     np.random.seed(0)
     assert 30 < sum(flips(dict(img=lr))['flip'] for _ in range(100)) < 70
-    with pytest.raises(ValueError, match='prob'):
+    with pytest.raises(ValueError, match=r'RandomHFlip: prob must be in \[0, 1\], got 1.5'):
         TRANSFORMS.build(dict(type='RandomHFlip', prob=1.5))
 
 

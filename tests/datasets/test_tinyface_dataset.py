@@ -163,7 +163,7 @@ def test_small_protocol_order_and_gallery(small_tree, tmp_path):
 def test_lazy_init_defers_reading(tmp_path):
     ds = TinyFaceDataset(str(tmp_path / 'nowhere'), split='train', lazy_init=True)
     assert 'not loaded' in repr(ds)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match='TinyFace data_root not found: .*nowhere'):
         ds.full_init()
 
 
