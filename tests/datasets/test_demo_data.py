@@ -1,5 +1,6 @@
 """Embedded demo benchmark (builder lrfr/datasets/converters/demo.py, readers lrfr/datasets/demo.py): layout, determinism, loaders, concurrent building."""
 import hashlib
+import json
 import os
 import os.path as osp
 import re
@@ -10,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from lrfr.datasets.converters.demo import HR_DIR, MARKER, build_demo, ensure_demo, split_identities
+from lrfr.datasets.converters.demo import (DEMO_VERSION, HR_DIR, MARKER, build_demo, ensure_demo,
+                                          split_identities)
 from lrfr.datasets.demo import DemoHRFaceDataset, DemoTinyFaceDataset
 from lrfr.registry import DATASETS
 from lrfr.structures import BRANCH_SYN, DISTRACTOR_LABEL, SUBSET_GALLERY, SUBSET_PROBE
@@ -116,6 +118,27 @@ def test_concurrent_ensure_demo_builds_once_atomically(tmp_path):
     assert osp.isfile(osp.join(root, MARKER))
     assert os.listdir(osp.dirname(root)) == ['demo']  # no temporary folder left behind
     assert len(os.listdir(osp.join(root, 'Training_Set'))) == 10
+
+
+def test_a_tree_of_an_older_builder_version_is_rebuilt(demo_root, tmp_path):
+    """A version-2 tree (24 training identities, HR originals of the same photos) must not be used as is."""
+    root = str(tmp_path / 'parent' / 'demo')
+    build_demo(root, seed=0)
+    stale = dict(version=DEMO_VERSION - 1, seed=0)
+    for path in (osp.join(root, MARKER), osp.join(root, 'Training_Set', 'stale.txt')):
+        with open(path, 'w') as f:
+            json.dump(stale, f)
+    with ThreadPoolExecutor(2) as pool:  # two ranks finding the same stale tree
+        assert list(pool.map(lambda _: ensure_demo(root, seed=0), range(2))) == [root, root]
+    assert json.load(open(osp.join(root, MARKER))) == dict(version=DEMO_VERSION, seed=0)
+    assert _tree_hash(root) == _tree_hash(demo_root)  # the stale file is gone, the tree is the current one
+    assert os.listdir(osp.dirname(root)) == ['demo']  # no temporary folder left behind
+    # the same version with another seed is used as it is (a deliberate choice of the user)
+    other = dict(version=DEMO_VERSION, seed=7)
+    with open(osp.join(root, MARKER), 'w') as f:
+        json.dump(other, f)
+    ensure_demo(root, seed=0)
+    assert json.load(open(osp.join(root, MARKER))) == other
 
 
 def test_ensure_demo_refuses_a_foreign_folder(tmp_path):

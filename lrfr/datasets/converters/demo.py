@@ -268,6 +268,10 @@ def ensure_demo(root: str = DEFAULT_DEMO_ROOT, seed: int = 0, overwrite: bool = 
     several processes (e.g. DDP ranks) call this at once, each builds its own copy;
     the first rename wins and the others discard theirs.
 
+    A complete tree written by another builder version (another identity split, so
+    other class counts) is rebuilt in place; one of this version with another seed is
+    used as it is, with a warning.
+
     Args:
         root (str): demo folder. Defaults to 'data/demo_tinyface'.
         seed (int): seed passed to :func:`build_demo`. Defaults to 0.
@@ -280,6 +284,10 @@ def ensure_demo(root: str = DEFAULT_DEMO_ROOT, seed: int = 0, overwrite: bool = 
         FileExistsError: ``root`` exists, is not empty and is not a complete demo tree.
     """
     marker = _read_marker(root)
+    if marker is not None and marker.get('version') != DEMO_VERSION:
+        print_log(f'demo tree {root} was written by builder version {marker.get("version")}; '
+                  f'rebuilding it with version {DEMO_VERSION}', logger='current', level=logging.WARNING)
+        overwrite = True
     if marker is not None and not overwrite:
         if marker != dict(version=DEMO_VERSION, seed=seed):
             print_log(f'demo tree {root} was built with {marker}, not version={DEMO_VERSION} '
@@ -295,18 +303,21 @@ def ensure_demo(root: str = DEFAULT_DEMO_ROOT, seed: int = 0, overwrite: bool = 
     try:
         print_log(f'building the demo benchmark in {root} (seed {seed}) ...', logger='current')
         build_demo(tmp, seed)
-        if overwrite and marker is not None:
-            old = tempfile.mkdtemp(prefix='.demo_old_', dir=parent)
-            os.rename(root, osp.join(old, 'tree'))
-            os.rename(tmp, root)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
+        old = tempfile.mkdtemp(prefix='.demo_old_', dir=parent) if overwrite and marker is not None else None
+        if old is not None:
             try:
-                os.rename(tmp, root)  # replaces a missing or empty folder, atomically
-            except OSError:
-                if _read_marker(root) is None:
-                    raise
-                # Another process finished first: its tree is complete and identical for the same seed.
+                os.rename(root, osp.join(old, 'tree'))
+            except FileNotFoundError:
+                pass  # another process is swapping the same stale tree out
+        try:
+            os.rename(tmp, root)  # replaces a missing or empty folder, atomically
+        except OSError:
+            if _read_marker(root) != dict(version=DEMO_VERSION, seed=seed):
+                raise
+            # Another process finished first: its tree is complete and identical for the same seed.
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
     finally:
         if osp.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
