@@ -62,7 +62,7 @@ def release_pixel_map(bin_path: str) -> None:
 
 @DATASETS.register_module()
 class PackedFaceDataset(BaseFaceDataset):
-    """A face dataset packed by :func:`~lrfr.datasets.converters.pack.pack_dataset` (``tools/dataset_converters/pack.py``).
+    """A face dataset packed by :func:`~lrfr.datasets.converters.pack.pack_dataset` (``pack.py``'s command line).
 
     Data infos are those of the source dataset (``img_path``, ``gt_label``,
     ``subset``, ``branch``, ``bbox`` when kept) plus ``img`` (``HWC uint8`` BGR, a

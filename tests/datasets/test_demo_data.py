@@ -1,4 +1,5 @@
-"""Embedded demo benchmark (builder lrfr/datasets/converters/demo.py, readers lrfr/datasets/demo.py): layout, determinism, loaders, concurrent building."""
+"""Embedded demo benchmark (builder datasets/converters/demo.py, readers datasets/demo.py): layout, determinism,
+loaders, concurrent building."""
 import hashlib
 import json
 import os

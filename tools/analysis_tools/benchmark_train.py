@@ -87,7 +87,8 @@ def pipeline_sizes(pipeline: List[dict]) -> Tuple[Optional[Size], Optional[Size]
 
     Follows the size-setting transforms: ``ResizeFace(size)``, ``CenterCrop(crop_size=(w, h))``,
     ``BicubicDownsample(size, hr_size, keep_hr, height_range, upsample_to)`` and ``RandomDegradation(hr_size,
-    keep_hr, upsample_to)`` (a variable LR size that ``upsample_to`` or a later ``ResizeFace`` fixes). Loading and box crops leave the size unknown.
+    keep_hr, upsample_to)`` (a variable LR size that ``upsample_to`` or a later ``ResizeFace`` fixes). Loading
+    and box crops leave the size unknown.
     """
     size: Optional[Size] = None
     hr: Optional[Size] = None

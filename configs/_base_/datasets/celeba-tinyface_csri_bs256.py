@@ -1,8 +1,9 @@
 # CSRI's two data branches (LRFR paper §3, Fig. 2): the synthetic branch (CelebA LR/HR pairs with identities,
 # celeba_pairs_bs256.py, LR up-sampled back to 112x96) and the native branch (TinyFace training faces resized
-# once to 112x96 from their native size, identities only), joined by a ConcatDataset; both reach the SR head at
-# 112x96, so a batch is one tensor. MultiBranchSampler puts 128 of each in every batch of 256, each branch cycling on its
-# own (TinyFace's 7,804 faces ~26 times as often as CelebA's 202,599). Tested on TinyFace through the SR head.
+# once to 112x96 from their native size, identities only), joined by a ConcatDataset; both reach the SR head
+# at 112x96, so a batch is one tensor. MultiBranchSampler puts 128 of each in every batch of 256, each branch
+# cycling on its own (TinyFace's 7,804 faces ~26 times as often as CelebA's 202,599). Tested on TinyFace through
+# the SR head.
 _base_ = './celeba_pairs_bs256.py'
 
 train_dataloader = dict(
