@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import lrfr.models  # noqa: F401  (registers the heads)
-from lrfr.models.sr import DRRN, SRCNN, VDSR, PreUpsampleSR
+from lrfr.models.sr_heads import DRRN, SRCNN, VDSR, PreUpsampleSR
 from lrfr.registry import MODELS
 
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import lrfr.models  # noqa: F401  (registers the heads)
-from lrfr.models.heads import ASoftmaxHead, chebyshev_cos
+from lrfr.models.fr_heads import ASoftmaxHead, chebyshev_cos
 from lrfr.registry import MODELS
 from lrfr.structures import DISTRACTOR_LABEL
 
@@ -326,7 +326,7 @@ def test_center_loss_centres_ignore_the_optimiser():
 
 def test_center_update_full_table_path_matches(monkeypatch):
     """The distributed path (full class table, one all-reduce) equals the per-batch one."""
-    import lrfr.models.heads.center_loss as center_module
+    import lrfr.models.fr_heads.center_loss as center_module
     heads = [MODELS.build(dict(type='CenterLoss', num_classes=5, in_channels=3)) for _ in range(2)]
     x, labels = torch.randn(6, 3), torch.tensor([4, 0, 4, 2, 0, 4])
     heads[0].update_centers(x, labels)
