@@ -109,7 +109,8 @@ class CosineMarginHead(BaseMarginHead):
 
     def set_margins(self, angular_margin: float = 0.0, additive_margin: float = 0.0,
                     easy_margin: bool = False) -> None:
-        """Store checked margins (``m_ang`` in ``[0, pi)`` radians, ``m_add >= 0``) and their buffers."""
+        """Store the margins and their buffers; the caller has checked them under its own argument names
+        (``m_ang`` in ``[0, pi)`` radians, ``m_add >= 0``), so an error names what the user wrote."""
         self.angular_margin = float(angular_margin)
         self.additive_margin = float(additive_margin)
         self.easy_margin = bool(easy_margin)
