@@ -254,6 +254,27 @@ def test_iresnet_unknown_depth():
         MODELS.build(dict(type='IResNet', depth=152))
 
 
+@pytest.mark.parametrize('name', registered_backbones())
+def test_pretrained_init_cfg_loads_the_weights(name, tmp_path):
+    """``init_cfg=Pretrained`` (mmengine's BaseModule) replaces the backbone's own initialisation on init_weights."""
+    cfg, (h, w) = TINY[name]
+    torch.manual_seed(0)
+    trained = MODELS.build(cfg)
+    ckpt = tmp_path / 'fr.pth'
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in trained.state_dict().items()}, 'meta': {}}, ckpt)
+    torch.manual_seed(1)
+    model = MODELS.build(dict(cfg, init_cfg=dict(type='Pretrained', checkpoint=str(ckpt), prefix='backbone.')))
+    assert model.init_cfg['type'] == 'Pretrained'
+    differ = [k for k, v in trained.state_dict().items()
+              if v.is_floating_point() and not torch.equal(model.state_dict()[k], v)]
+    assert differ, 'the two builds must start from different weights for this test to mean anything'
+    model.init_weights()
+    for key, value in trained.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    x = torch.randn(2, 3, h, w)
+    assert torch.equal(model.eval()(x), trained.eval()(x))
+
+
 # -- shared checks -----------------------------------------------------------------------------
 @pytest.mark.parametrize('size', range(1, 12))
 @pytest.mark.parametrize('kernel, stride, padding, ceil', [(3, 1, 0, False), (3, 2, 1, False), (2, 2, 0, True),
@@ -270,17 +291,19 @@ def test_conv_out_size_matches_pytorch(size, kernel, stride, padding, ceil):
         assert layer(x).shape[2] == expected
 
 
-@pytest.mark.parametrize('cfg, exc', [
-    (dict(type='CentreFaceNet', num_units=(1, 2, 5)), ValueError),
-    (dict(type='CentreFaceNet', num_units=(1, 2, -1, 3)), ValueError),
-    (dict(type='CentreFaceNet', width_mult=0), ValueError),
-    (dict(type='CentreFaceNet', input_size=(112, 96, 3)), TypeError),
-    (dict(type='CentreFaceNet', embed_dim=0), ValueError),
-    (dict(type='VGGFace', dropout=1.0), ValueError),
-    (dict(type='VGGFace', num_convs=(2, 2, 3, 3)), ValueError),
-    (dict(type='IResNet', depth=18, dropout=-0.1), ValueError),
-    (dict(type='DeepID2', input_size='55x47'), TypeError),
+@pytest.mark.parametrize('cfg, exc, match', [
+    (dict(type='CentreFaceNet', num_units=(1, 2, 5)), ValueError, r'num_units must give 4 stages, got \(1, 2, 5\)'),
+    (dict(type='CentreFaceNet', num_units=(1, 2, -1, 3)), ValueError, r'num_units\[2\] must be >= 0, got -1'),
+    (dict(type='CentreFaceNet', width_mult=0), ValueError, 'width_mult must be a positive number, got 0'),
+    (dict(type='CentreFaceNet', input_size=(112, 96, 3)), TypeError,
+     r'input_size must be an int or a \(height, width\) pair'),
+    (dict(type='CentreFaceNet', embed_dim=0), ValueError, 'embed_dim must be >= 1, got 0'),
+    (dict(type='VGGFace', dropout=1.0), ValueError, r'dropout must be in \[0, 1\), got 1.0'),
+    (dict(type='VGGFace', num_convs=(2, 2, 3, 3)), ValueError, 'num_convs must give 5 blocks'),
+    (dict(type='IResNet', depth=18, dropout=-0.1), ValueError, r'dropout must be in \[0, 1\), got -0.1'),
+    (dict(type='DeepID2', input_size='55x47'), TypeError,
+     r"input_size must be an int or a \(height, width\) pair, got '55x47'"),
 ])
-def test_bad_config_raises(cfg, exc):
-    with pytest.raises(exc):
+def test_bad_config_raises(cfg, exc, match):
+    with pytest.raises(exc, match=match):
         MODELS.build(cfg)

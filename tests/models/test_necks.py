@@ -62,14 +62,14 @@ def test_bad_input_raises(feats, exc, match):
         neck(feats)
 
 
-@pytest.mark.parametrize('cfg, exc', [
-    (dict(in_channels=0), ValueError),
-    (dict(in_channels=6, in_size=(4, 0)), ValueError),
-    (dict(in_channels=6, dropout=1.5), ValueError),
-    (dict(in_channels=6, index='last'), TypeError),
+@pytest.mark.parametrize('cfg, exc, match', [
+    (dict(in_channels=0), ValueError, 'in_channels must be >= 1, got 0'),
+    (dict(in_channels=6, in_size=(4, 0)), ValueError, r'in_size\[1\] \(width\) must be >= 1, got 0'),
+    (dict(in_channels=6, dropout=1.5), ValueError, r'dropout must be in \[0, 1\), got 1.5'),
+    (dict(in_channels=6, index='last'), TypeError, "index must be an int, got 'last'"),
 ])
-def test_bad_config_raises(cfg, exc):
-    with pytest.raises(exc):
+def test_bad_config_raises(cfg, exc, match):
+    with pytest.raises(exc, match=match):
         MODELS.build(dict(type='EmbeddingNeck', **cfg))
 
 

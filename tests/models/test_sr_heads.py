@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import lrfr.models  # noqa: F401  (registers the heads)
-from lrfr.models.sr import DRRN, SRCNN, VDSR, PreUpsampleSR
+from lrfr.models.sr_heads import DRRN, SRCNN, VDSR, PreUpsampleSR
 from lrfr.registry import MODELS
 
 
@@ -182,20 +182,20 @@ def test_tiny_vdsr_learns_to_super_resolve():
 
 
 # -- bad configs and inputs ---------------------------------------------------------
-@pytest.mark.parametrize('cfg, exc', [
-    (dict(type='SRCNN', kernel_sizes=(9, 2, 5)), ValueError),
-    (dict(type='SRCNN', kernel_sizes=(9, 5)), ValueError),
-    (dict(type='SRCNN', mid_channels=(64, 0)), ValueError),
-    (dict(type='VDSR', num_layers=1), ValueError),
-    (dict(type='VDSR', kernel_size=4), ValueError),
-    (dict(type='VDSR', output_size=(0, 96)), ValueError),
-    (dict(type='VDSR', output_size=(112, 96, 3)), TypeError),
-    (dict(type='VDSR', mid_channels=6.5), TypeError),
-    (dict(type='DRRN', num_units=0), ValueError),
-    (dict(type='DRRN', norm_layer='bn'), TypeError),
+@pytest.mark.parametrize('cfg, exc, match', [
+    (dict(type='SRCNN', kernel_sizes=(9, 2, 5)), ValueError, r'kernel_sizes\[1\] must be odd .*, got 2'),
+    (dict(type='SRCNN', kernel_sizes=(9, 5)), ValueError, r'kernel_sizes must have 3 values, got \(9, 5\)'),
+    (dict(type='SRCNN', mid_channels=(64, 0)), ValueError, r'mid_channels\[1\] must be >= 1, got 0'),
+    (dict(type='VDSR', num_layers=1), ValueError, 'num_layers must be >= 2, got 1'),
+    (dict(type='VDSR', kernel_size=4), ValueError, 'kernel_size must be odd .*, got 4'),
+    (dict(type='VDSR', output_size=(0, 96)), ValueError, r'output_size\[0\] \(height\) must be >= 1, got 0'),
+    (dict(type='VDSR', output_size=(112, 96, 3)), TypeError, r'output_size must be an int or a \(height, width\) pair'),
+    (dict(type='VDSR', mid_channels=6.5), TypeError, r'mid_channels must be an int, got float \(6.5\)'),
+    (dict(type='DRRN', num_units=0), ValueError, 'num_units must be >= 1, got 0'),
+    (dict(type='DRRN', norm_layer='bn'), TypeError, "norm_layer must be a layer class .*, got 'bn'"),
 ])
-def test_bad_config_raises(cfg, exc):
-    with pytest.raises(exc):
+def test_bad_config_raises(cfg, exc, match):
+    with pytest.raises(exc, match=match):
         MODELS.build(cfg)
 
 

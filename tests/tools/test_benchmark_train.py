@@ -1,4 +1,5 @@
-"""tools/analysis_tools/benchmark_train.py: the synthetic batch follows the config; both paths train and time."""
+"""tools/analysis_tools/benchmark_train.py: the synthetic batch follows the config; both paths take the same
+training steps, and both are timed and reported."""
 import copy
 import importlib.util
 from collections import Counter
@@ -77,7 +78,34 @@ def test_unpaired_concat_is_refused(tool):
         tool.batch_layout(cfg.train_dataloader, 8)
 
 
-def test_both_paths_train_and_report(tool, tmp_path):
+def test_both_paths_take_the_same_steps(tool):
+    """Same initial weights and batch: the Runner path and the plain loop leave the same weights after two steps."""
+    cfg = Config.fromfile(str(DEMO_CSRI))
+    # plain runs warmup + iters iterations; the Runner one more (its timer closes at the start of the last)
+    plain_args = tool.parse_args([str(DEMO_CSRI), '--warmup', '0', '--iters', '2', '--device', 'cpu'])
+    lrfr_args = tool.parse_args([str(DEMO_CSRI), '--warmup', '0', '--iters', '1', '--device', 'cpu'])
+    torch.manual_seed(0)
+    model = tool.build_model(cfg, plain_args, 'cpu')
+    model.init_weights()  # the Runner's first act; done before the copy so that it cannot make them differ
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    twin = copy.deepcopy(model)
+    samples, _ = tool.make_samples(cfg, model, 4, None, seed=0)
+    hr_targets = [s['data_samples'].hr_img.clone() for s in samples if 'hr_img' in s['data_samples']]
+    assert hr_targets and all(t.dtype == torch.uint8 for t in hr_targets)
+    tool.run_plain(cfg, model, samples, plain_args, 'cpu')
+    # the same sample list again, as main() does: the first run must not have normalised its HR targets
+    assert all(torch.equal(s['data_samples'].hr_img, t)
+               for s, t in zip([s for s in samples if 'hr_img' in s['data_samples']], hr_targets))
+    tool.run_lrfr(cfg, twin, samples, lrfr_args, 'cpu')
+    trained, twin_state = model.state_dict(), twin.state_dict()
+    moved = [k for k, v in start.items() if v.is_floating_point() and not torch.equal(trained[k], v)]
+    assert any(k.startswith('sr.') for k in moved) and any(k.startswith('backbone.') for k in moved)
+    assert any(k.startswith('native_head.') for k in moved)
+    for key, value in trained.items():
+        assert torch.allclose(twin_state[key], value, rtol=1e-4, atol=1e-6), key
+
+
+def test_both_paths_report(tool, tmp_path):
     out = tmp_path / 'figures.json'
     figures = tool.main([str(DEMO_CSRI), '--iters', '2', '--warmup', '1', '--batch', '4', '--device', 'cpu',
                          '--json', str(out)])

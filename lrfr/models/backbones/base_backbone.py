@@ -7,12 +7,13 @@ ArcFace's IResNet), so the input size fixes that layer's width: it is derived on
 by the output-size formula below, and checked on every forward so that a wrong
 image size fails with a message instead of a shape error deep inside a matmul.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
-from torch import nn
+from mmengine.model import BaseModule
 
 from lrfr.utils.checks import SizeArg, check_positive_int, to_size_pair
+
 
 def scale_width(channels: int, width_mult: float) -> int:
     """``channels * width_mult`` rounded, at least 1 (for the tiny variants used in CPU tests)."""
@@ -78,20 +79,28 @@ class SizeTracer:
         return self.size
 
 
-class FaceBackbone(nn.Module):
+class FaceBackbone(BaseModule):
     """Base of the face backbones: fixed input size in, ``(N, embed_dim)`` embedding out.
 
     Subclasses build their layers, set ``embed_dim`` and implement ``forward_features``
-    (image -> embedding); :meth:`forward` checks the input first.
+    (image -> embedding); :meth:`forward` checks the input first. Like mmpretrain's
+    ``BaseBackbone`` it is an mmengine ``BaseModule``: a subclass applies its own
+    initialisation while it builds its layers (``reset_parameters``), and ``init_cfg``
+    runs afterwards, when the runner calls ``init_weights()``, e.g. to load the
+    backbone of a trained face model.
 
     Args:
         input_size (int | tuple[int, int]): ``(height, width)`` the net is built for.
         embed_dim (int): embedding width.
         in_channels (int): image channels. Defaults to 3.
+        init_cfg (dict, optional): mmengine initialisation config, e.g.
+            ``dict(type='Pretrained', checkpoint='work_dirs/<fr config>/final.pth', prefix='backbone.')``.
+            Defaults to None.
     """
 
-    def __init__(self, input_size: SizeArg, embed_dim: int, in_channels: int = 3) -> None:
-        super().__init__()
+    def __init__(self, input_size: SizeArg, embed_dim: int, in_channels: int = 3,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
         self.input_size = to_size_pair(input_size, 'input_size')
         self.embed_dim = check_positive_int(embed_dim, 'embed_dim')
         self.in_channels = check_positive_int(in_channels, 'in_channels')

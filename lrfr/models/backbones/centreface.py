@@ -1,6 +1,6 @@
 """CentreFace network: the 27-layer residual CNN of Wen et al., "A Discriminative Feature Learning
 Approach for Deep Face Recognition", ECCV 2016 (caffe-face ``face_example/face_train_test.prototxt``)."""
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -50,6 +50,7 @@ class CentreFaceNet(FaceBackbone):
         num_units (Sequence[int]): residual units per stage. Defaults to (1, 2, 5, 3).
         width_mult (float): multiplier of every channel count (32/64/128/256/512). Defaults to 1.0.
         in_channels (int): image channels. Defaults to 3.
+        init_cfg (dict, optional): mmengine initialisation config (:class:`FaceBackbone`). Defaults to None.
 
     Example:
         >>> net = MODELS.build(dict(type='CentreFaceNet'))
@@ -62,8 +63,9 @@ class CentreFaceNet(FaceBackbone):
                  embed_dim: int = 512,
                  num_units: Sequence[int] = (1, 2, 5, 3),
                  width_mult: float = 1.0,
-                 in_channels: int = 3) -> None:
-        super().__init__(input_size, embed_dim, in_channels)
+                 in_channels: int = 3,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(input_size, embed_dim, in_channels, init_cfg=init_cfg)
         if len(num_units) != 4:
             raise ValueError(f'num_units must give 4 stages, got {tuple(num_units)}')
         self.num_units = tuple(check_positive_int(n, f'num_units[{i}]', minimum=0)

@@ -1,5 +1,7 @@
 """DeepID2 network of Sun, Wang, Tang, "Deep Learning Face Representation by Joint
 Identification-Verification", NIPS 2014 (one ConvNet of the ensemble)."""
+from typing import Optional
+
 import torch
 from torch import nn
 
@@ -48,6 +50,7 @@ class DeepID2(FaceBackbone):
         width_mult (float): multiplier of the channels 20/40/60/80. Defaults to 1.0.
         share_size (int | tuple[int, int]): weight-sharing region of conv3. Defaults to 2.
         in_channels (int): image channels. Defaults to 3.
+        init_cfg (dict, optional): mmengine initialisation config (:class:`FaceBackbone`). Defaults to None.
 
     Example:
         >>> net = MODELS.build(dict(type='DeepID2'))
@@ -60,8 +63,9 @@ class DeepID2(FaceBackbone):
                  embed_dim: int = 160,
                  width_mult: float = 1.0,
                  share_size: SizeArg = 2,
-                 in_channels: int = 3) -> None:
-        super().__init__(input_size, embed_dim, in_channels)
+                 in_channels: int = 3,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(input_size, embed_dim, in_channels, init_cfg=init_cfg)
         width_mult = check_width_mult(width_mult)
         c1, c2, c3, c4 = (scale_width(c, width_mult) for c in DEEPID2_CHANNELS)
         sizes = SizeTracer(type(self).__name__, self.input_size)

@@ -73,6 +73,7 @@ class IResNet(FaceBackbone):
         dropout (float): dropout before the FC. Defaults to 0.0.
         width_mult (float): multiplier of the widths 64/128/256/512. Defaults to 1.0.
         in_channels (int): image channels. Defaults to 3.
+        init_cfg (dict, optional): mmengine initialisation config (:class:`FaceBackbone`). Defaults to None.
 
     Example:
         >>> net = MODELS.build(dict(type='IResNet', depth=18, input_size=(112, 96)))
@@ -93,8 +94,9 @@ class IResNet(FaceBackbone):
                  embed_dim: int = 512,
                  dropout: float = 0.0,
                  width_mult: float = 1.0,
-                 in_channels: int = 3) -> None:
-        super().__init__(input_size, embed_dim, in_channels)
+                 in_channels: int = 3,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(input_size, embed_dim, in_channels, init_cfg=init_cfg)
         if depth not in self.arch_settings:
             raise ValueError(f'IResNet depth must be one of {sorted(self.arch_settings)}, got {depth!r}')
         if not 0.0 <= dropout < 1.0:
@@ -118,9 +120,9 @@ class IResNet(FaceBackbone):
         self.dropout = nn.Dropout(p=dropout)
         self.fc = nn.Linear(prev * sizes.size[0] * sizes.size[1], self.embed_dim)
         self.features = nn.BatchNorm1d(self.embed_dim, eps=1e-5)
-        self.init_weights()
+        self.reset_parameters()
 
-    def init_weights(self) -> None:
+    def reset_parameters(self) -> None:
         """InsightFace's initialisation: conv ~ N(0, 0.1^2), BN (1, 0), embedding BN scale fixed at 1."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):

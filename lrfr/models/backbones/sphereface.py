@@ -1,6 +1,6 @@
 """SphereFace networks (sphere4/10/20/36/64) of Liu et al., "SphereFace: Deep Hypersphere Embedding
 for Face Recognition", CVPR 2017 (released ``sphereface_deploy.prototxt``, ``sphereface_64_model.prototxt``)."""
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -47,6 +47,7 @@ class SphereFaceNet(FaceBackbone):
         embed_dim (int): width of fc5. Defaults to 512.
         width_mult (float): multiplier of the stage widths 64/128/256/512. Defaults to 1.0.
         in_channels (int): image channels. Defaults to 3.
+        init_cfg (dict, optional): mmengine initialisation config (:class:`FaceBackbone`). Defaults to None.
 
     Example:
         >>> net = MODELS.build(dict(type='SphereFaceNet', depth=20))
@@ -67,8 +68,9 @@ class SphereFaceNet(FaceBackbone):
                  input_size: SizeArg = (112, 96),
                  embed_dim: int = 512,
                  width_mult: float = 1.0,
-                 in_channels: int = 3) -> None:
-        super().__init__(input_size, embed_dim, in_channels)
+                 in_channels: int = 3,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(input_size, embed_dim, in_channels, init_cfg=init_cfg)
         if depth not in self.arch_settings:
             raise ValueError(f'SphereFaceNet depth must be one of {sorted(self.arch_settings)}, got {depth!r}')
         self.depth = depth

@@ -1,5 +1,5 @@
 """VGG-Face: the VGG-16 face descriptor of Parkhi, Vedaldi, Zisserman, "Deep Face Recognition", BMVC 2015."""
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -42,6 +42,7 @@ class VGGFace(FaceBackbone):
         dropout (float): dropout after fc6 and fc7. Defaults to 0.5.
         num_convs (Sequence[int]): convolutions per block. Defaults to (2, 2, 3, 3, 3) (VGG-16).
         in_channels (int): image channels. Defaults to 3.
+        init_cfg (dict, optional): mmengine initialisation config (:class:`FaceBackbone`). Defaults to None.
 
     Example:
         >>> net = MODELS.build(dict(type='VGGFace', input_size=(112, 96)))
@@ -55,8 +56,9 @@ class VGGFace(FaceBackbone):
                  width_mult: float = 1.0,
                  dropout: float = 0.5,
                  num_convs: Sequence[int] = VGG16_CONVS,
-                 in_channels: int = 3) -> None:
-        super().__init__(input_size, fc_dim, in_channels)
+                 in_channels: int = 3,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(input_size, fc_dim, in_channels, init_cfg=init_cfg)
         if len(num_convs) != 5:
             raise ValueError(f'num_convs must give 5 blocks, got {tuple(num_convs)}')
         if not 0.0 <= dropout < 1.0:
@@ -79,9 +81,9 @@ class VGGFace(FaceBackbone):
         self.fc7 = nn.Linear(fc_dim, fc_dim)
         self.act = nn.ReLU(inplace=True)
         self.drop = nn.Dropout(dropout)
-        self.init_weights()
+        self.reset_parameters()
 
-    def init_weights(self) -> None:
+    def reset_parameters(self) -> None:
         """torchvision's VGG initialisation: Kaiming-normal (fan-out) convolutions, N(0, 0.01) fc, zero biases."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):

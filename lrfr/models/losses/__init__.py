@@ -1,3 +1,4 @@
-from .pixel_loss import EuclideanLoss, PixelMSELoss
+"""Losses that are not heads: the pixel loss of the SR term."""
+from .pixel_loss import EuclideanLoss
 
-__all__ = ['EuclideanLoss', 'PixelMSELoss']
+__all__ = ['EuclideanLoss']

@@ -33,19 +33,3 @@ class EuclideanLoss(nn.Module):
         diff = (pred.float() - target.float()).flatten(1)
         return self.loss_weight * diff.pow(2).sum(1).mean() / 2
 
-
-@MODELS.register_module()
-class PixelMSELoss(nn.Module):
-    """Mean squared error over all pixels, ``mean((sr - hr)^2)`` (the usual PSNR-oriented SR loss).
-
-    Args:
-        loss_weight (float): multiplies the loss. Defaults to 1.0.
-    """
-
-    def __init__(self, loss_weight: float = 1.0) -> None:
-        super().__init__()
-        self.loss_weight = loss_weight
-
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        check_same_shape('PixelMSELoss', pred, target)
-        return self.loss_weight * nn.functional.mse_loss(pred.float(), target.float())

@@ -1,6 +1,6 @@
 """A-Softmax, the angular softmax of SphereFace (Liu et al., CVPR 2017), in its original form."""
 import math
-from typing import Optional, Tuple
+from typing import Any, Tuple
 
 import torch
 
@@ -55,28 +55,18 @@ class ASoftmaxHead(BaseFaceHead):
         >>> custom_hooks = [dict(type='ASoftmaxLambdaHook')]
 
     Args:
-        num_classes (int): number of identities ``C`` (at least 2).
-        in_channels (int): embedding size ``D``.
+        num_classes, in_channels, **kwargs (``loss_weight``, ``label_smoothing``,
+            ``init_cfg``): as :class:`BaseFaceHead`.
         margin (int): angular multiplier ``m >= 1`` (``m = 1`` is the normalised-weight
             softmax). Defaults to 4 (the paper's).
         asoftmax_lambda (float): initial blend weight ``lambda >= 0``; 0 is pure
             A-Softmax. The hook overwrites it before every training iteration.
             Defaults to 0.0.
-        loss_weight (float): weight of the cross-entropy. Defaults to 1.0.
-        label_smoothing (float): label smoothing in ``[0, 1)``. Defaults to 0.0.
-        init_cfg (dict, optional): mmengine initialisation config. Defaults to None.
     """
 
-    def __init__(self,
-                 num_classes: int,
-                 in_channels: int,
-                 margin: int = 4,
-                 asoftmax_lambda: float = 0.0,
-                 loss_weight: float = 1.0,
-                 label_smoothing: float = 0.0,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(num_classes, in_channels, loss_weight=loss_weight,
-                         label_smoothing=label_smoothing, init_cfg=init_cfg)
+    def __init__(self, num_classes: int, in_channels: int, margin: int = 4,
+                 asoftmax_lambda: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(num_classes, in_channels, **kwargs)
         self.margin = check_positive_int(margin, 'margin', minimum=1)
         self.asoftmax_lambda = asoftmax_lambda
         self.fc = NormLinear(in_channels, num_classes)

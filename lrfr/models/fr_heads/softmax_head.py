@@ -1,5 +1,5 @@
 """Linear classifier + softmax cross-entropy, the plain training head of DeepID2/CentreFace/VGGFace."""
-from typing import Optional, Tuple
+from typing import Any, Tuple
 
 import torch
 from torch import nn
@@ -21,23 +21,13 @@ class SoftmaxHead(BaseFaceHead):
         >>> head = dict(type='SoftmaxHead', num_classes=10575, in_channels=512)
 
     Args:
-        num_classes (int): number of identities ``C`` (at least 2).
-        in_channels (int): embedding size ``D``.
+        num_classes, in_channels, **kwargs (``loss_weight``, ``label_smoothing``,
+            ``init_cfg``): as :class:`BaseFaceHead`.
         bias (bool): learn a bias ``b``. Defaults to True.
-        loss_weight (float): weight of the cross-entropy. Defaults to 1.0.
-        label_smoothing (float): label smoothing in ``[0, 1)``. Defaults to 0.0.
-        init_cfg (dict, optional): mmengine initialisation config. Defaults to None.
     """
 
-    def __init__(self,
-                 num_classes: int,
-                 in_channels: int,
-                 bias: bool = True,
-                 loss_weight: float = 1.0,
-                 label_smoothing: float = 0.0,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(num_classes, in_channels, loss_weight=loss_weight,
-                         label_smoothing=label_smoothing, init_cfg=init_cfg)
+    def __init__(self, num_classes: int, in_channels: int, bias: bool = True, **kwargs: Any) -> None:
+        super().__init__(num_classes, in_channels, **kwargs)
         self.fc = nn.Linear(in_channels, num_classes, bias=bias)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:

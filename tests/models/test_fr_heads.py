@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import lrfr.models  # noqa: F401  (registers the heads)
-from lrfr.models.heads import ASoftmaxHead, chebyshev_cos
+from lrfr.models.fr_heads import ASoftmaxHead, chebyshev_cos
 from lrfr.registry import MODELS
 from lrfr.structures import DISTRACTOR_LABEL
 
@@ -99,6 +99,24 @@ def test_softmax_head_label_smoothing_and_no_bias():
 
 
 # -- margin family --------------------------------------------------------------
+@pytest.mark.parametrize('cfg', [dict(type='CosFaceHead'), dict(type='ArcFaceHead', easy_margin=True),
+                                 dict(type='AdaFaceHead'), dict(type='ASoftmaxHead', margin=2),
+                                 dict(type='SoftmaxHead', bias=False)])
+def test_shared_arguments_reach_the_base(cfg):
+    """scale, loss_weight and label_smoothing, passed through **kwargs, act as BaseFaceHead's."""
+    feats, labels, weight = tiny_case()
+    extra = {} if cfg['type'] in ('ASoftmaxHead', 'SoftmaxHead') else dict(scale=3.0)
+    head = build(dict(cfg, num_classes=3, in_channels=2, loss_weight=2.5, label_smoothing=0.2, **extra),
+                 weight).eval()
+    if extra:
+        assert head.scale == 3.0
+        assert torch.allclose(head(feats), 3.0 * F.normalize(feats, dim=1) @ F.normalize(weight, dim=1).T,
+                              atol=1e-5)
+    margin_logits, _ = head.train_logits(feats, labels)
+    expected = 2.5 * F.cross_entropy(margin_logits, labels, label_smoothing=0.2)
+    assert torch.allclose(head.loss(feats, labels)['loss_cls'], expected)
+
+
 def test_cosface_by_hand():
     feats, labels, weight = tiny_case()
     head = build(dict(type='CosFaceHead', num_classes=3, in_channels=2, scale=4.0, margin=0.35), weight)
@@ -217,7 +235,7 @@ def test_asoftmax_psi_matches_definition_and_decreases():
 
 @pytest.mark.parametrize('lam', [0.0, 5.0])
 def test_asoftmax_by_hand(lam):
-    samples = SAMPLES + ((100.0, 1.5, 0),)  # theta_y = 10, 30, 100, 170 deg -> k = 0, 0, 2, 3
+    samples = SAMPLES + ((100.0, 1.5, 0),)  # theta_y = 30, 10, 170, 100 deg -> k = 0, 0, 3, 2
     feats, labels, weight = tiny_case(samples)
     head = build(dict(type='ASoftmaxHead', num_classes=3, in_channels=2, margin=4), weight)
     head.asoftmax_lambda = lam
@@ -326,7 +344,7 @@ def test_center_loss_centres_ignore_the_optimiser():
 
 def test_center_update_full_table_path_matches(monkeypatch):
     """The distributed path (full class table, one all-reduce) equals the per-batch one."""
-    import lrfr.models.heads.center_loss as center_module
+    import lrfr.models.fr_heads.center_loss as center_module
     heads = [MODELS.build(dict(type='CenterLoss', num_classes=5, in_channels=3)) for _ in range(2)]
     x, labels = torch.randn(6, 3), torch.tensor([4, 0, 4, 2, 0, 4])
     heads[0].update_centers(x, labels)
@@ -405,6 +423,12 @@ def test_amp_margins_in_fp32(cfg):
     (dict(type='CenterLoss', num_classes=1), ValueError, 'num_classes'),
     (dict(type='CenterLoss', alpha=0.0), ValueError, 'alpha'),
     (dict(type='CenterLoss', loss_weight=-0.1), ValueError, 'loss_weight'),
+    (dict(type='CenterLoss', loss_weight=float('nan')), ValueError, 'loss_weight'),
+    (dict(type='ArcFaceHead', loss_weight=float('nan')), ValueError, 'loss_weight'),
+    # a member takes only its own margin arguments, not those of its siblings
+    (dict(type='CosFaceHead', angular_margin=0.3), TypeError, 'angular_margin'),
+    (dict(type='ArcFaceHead', additive_margin=0.1), TypeError, 'additive_margin'),
+    (dict(type='CenterLoss', label_smoothing=0.1), TypeError, 'label_smoothing'),
 ])
 def test_bad_configs_raise(cfg, error, match):
     cfg = dict(dict(num_classes=3, in_channels=4), **cfg)

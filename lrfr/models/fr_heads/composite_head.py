@@ -38,9 +38,6 @@ class CompositeHead(BaseModule):
                  heads: Sequence[Union[dict, nn.Module]],
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        # Imported here: the recognizers package may import heads, so a module-level
-        # import could become circular.
-
         if isinstance(heads, (dict, nn.Module)) or not isinstance(heads, Sequence) or not heads:
             raise TypeError('heads must be a non-empty list of head configs or modules, '
                             f'got {type(heads).__name__}')

@@ -51,7 +51,38 @@ def check_batch(feats: torch.Tensor, labels: torch.Tensor, num_classes: int,
                          f'got values in [{low}, {high}]{hint}')
 
 
-class BaseFaceHead(BaseModule, metaclass=ABCMeta):
+class BaseEmbeddingHead(BaseModule):
+    """Base of every training head on face embeddings: ``(feats (N, D), labels (N,)) -> loss dict``.
+
+    Holds what the classifiers (:class:`BaseFaceHead`) and the loss-only heads
+    (:class:`~lrfr.models.fr_heads.CenterLoss`) share: the number of identities,
+    the embedding size, the loss weight, their argument checks and the batch check.
+
+    Args:
+        num_classes (int): number of identities ``C`` (at least 2).
+        in_channels (int): embedding size ``D``.
+        loss_weight (float): weight ``>= 0`` of the head's loss term.
+        init_cfg (dict, optional): mmengine initialisation config. Defaults to None.
+    """
+
+    def __init__(self, num_classes: int, in_channels: int, loss_weight: float,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.num_classes = check_positive_int(num_classes, 'num_classes', minimum=2)
+        self.in_channels = check_positive_int(in_channels, 'in_channels')
+        if not loss_weight >= 0:  # also refuses NaN
+            raise ValueError(f'loss_weight must be >= 0, got {loss_weight}')
+        self.loss_weight = float(loss_weight)
+
+    def check_batch(self, feats: torch.Tensor, labels: torch.Tensor) -> None:
+        """Raise a clear error when ``feats``/``labels`` cannot be a training batch of this head."""
+        check_batch(feats, labels, self.num_classes, self.in_channels)
+
+    def extra_repr(self) -> str:
+        return f'num_classes={self.num_classes}, in_channels={self.in_channels}'
+
+
+class BaseFaceHead(BaseEmbeddingHead, metaclass=ABCMeta):
     """Base of the classification heads used to train face embeddings.
 
     Every head follows the lrfr head interface:
@@ -62,7 +93,9 @@ class BaseFaceHead(BaseModule, metaclass=ABCMeta):
       *training* logits, those with the head's margin, times ``loss_weight``) and
       ``accuracy`` (top-1 of the plain logits, in percent; logged, not summed).
 
-    Subclasses implement :meth:`forward` and :meth:`train_logits`.
+    Subclasses implement :meth:`forward` and :meth:`train_logits`, take
+    ``num_classes, in_channels`` and their own arguments, and pass the rest
+    (``**kwargs``) on to this signature, documented here once.
 
     Args:
         num_classes (int): number of identities ``C`` (at least 2).
@@ -82,14 +115,9 @@ class BaseFaceHead(BaseModule, metaclass=ABCMeta):
                  loss_weight: float = 1.0,
                  label_smoothing: float = 0.0,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.num_classes = check_positive_int(num_classes, 'num_classes', minimum=2)
-        self.in_channels = check_positive_int(in_channels, 'in_channels')
-        if loss_weight < 0:
-            raise ValueError(f'loss_weight must be >= 0, got {loss_weight}')
+        super().__init__(num_classes, in_channels, loss_weight, init_cfg=init_cfg)
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f'label_smoothing must be in [0, 1), got {label_smoothing}')
-        self.loss_weight = float(loss_weight)
         self.label_smoothing = float(label_smoothing)
 
     @abstractmethod
@@ -116,12 +144,9 @@ class BaseFaceHead(BaseModule, metaclass=ABCMeta):
         Returns:
             dict: ``loss_cls`` (summed by the runner) and ``accuracy`` (logged only).
         """
-        check_batch(feats, labels, self.num_classes, self.in_channels)
+        self.check_batch(feats, labels)
         margin_logits, plain_logits = self.train_logits(feats, labels)
         loss = F.cross_entropy(upcast(margin_logits), labels, label_smoothing=self.label_smoothing)
         with torch.no_grad():
             accuracy = (plain_logits.argmax(dim=1) == labels).float().mean() * 100.0
         return dict(loss_cls=loss * self.loss_weight, accuracy=accuracy)
-
-    def extra_repr(self) -> str:
-        return f'num_classes={self.num_classes}, in_channels={self.in_channels}'

@@ -3,15 +3,13 @@ from typing import Dict, Optional
 
 import torch
 from mmengine.dist import all_reduce, get_world_size
-from mmengine.model import BaseModule
 
 from lrfr.registry import MODELS
-from lrfr.utils.checks import check_positive_int
-from .base_head import check_batch, upcast
+from .base_head import BaseEmbeddingHead, upcast
 
 
 @MODELS.register_module()
-class CenterLoss(BaseModule):
+class CenterLoss(BaseEmbeddingHead):
     """Centre loss: pull each embedding towards a running centre of its identity.
 
     ``loss_center = lambda * L_C`` with
@@ -55,14 +53,9 @@ class CenterLoss(BaseModule):
                  loss_weight: float = 0.003,
                  alpha: float = 0.5,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.num_classes = check_positive_int(num_classes, 'num_classes', minimum=2)
-        self.in_channels = check_positive_int(in_channels, 'in_channels')
-        if not loss_weight >= 0:
-            raise ValueError(f'loss_weight must be >= 0, got {loss_weight}')
+        super().__init__(num_classes, in_channels, loss_weight, init_cfg=init_cfg)
         if not 0.0 < alpha <= 1.0:
             raise ValueError(f'alpha must be in (0, 1], got {alpha}')
-        self.loss_weight = float(loss_weight)
         self.alpha = float(alpha)
         # Zeros: deterministic, and the update moves each centre to its class mean
         # within a few visits; persistent so a resumed run keeps its centres.
@@ -104,7 +97,7 @@ class CenterLoss(BaseModule):
             feats (Tensor): embeddings ``(N, D)``.
             labels (Tensor): labels ``(N,)`` in ``[0, num_classes)``.
         """
-        check_batch(feats, labels, self.num_classes, self.in_channels)
+        self.check_batch(feats, labels)
         labels = labels.long()
         with torch.autocast(device_type=feats.device.type, enabled=False):
             x = upcast(feats)
@@ -119,5 +112,4 @@ class CenterLoss(BaseModule):
         return self.loss(feats, labels)
 
     def extra_repr(self) -> str:
-        return (f'num_classes={self.num_classes}, in_channels={self.in_channels}, '
-                f'loss_weight={self.loss_weight}, alpha={self.alpha}')
+        return f'{super().extra_repr()}, loss_weight={self.loss_weight}, alpha={self.alpha}'

@@ -4,12 +4,13 @@ One family, InsightFace's habit: a head computes ``cos(theta_j)`` between the
 normalised embedding and normalised class vectors, replaces the target class's
 cosine by a margin function of it, and scales everything by ``s``. Only the
 margin function differs between members, so :class:`BaseMarginHead` holds all
-the rest and :class:`MarginHead` covers CosFace, ArcFace and their combination
-through two constant margins.
+the rest (and the one documented signature the members extend), and
+:class:`CosineMarginHead` the constant-margin function that :class:`MarginHead`,
+:class:`CosFaceHead` and :class:`ArcFaceHead` configure.
 """
 import math
 from abc import abstractmethod
-from typing import Optional, Tuple
+from typing import Any, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,20 @@ import torch.nn.functional as F
 from lrfr.registry import MODELS
 from .base_head import BaseFaceHead, upcast
 from .norm_linear import NormLinear
+
+
+def check_angular_margin(value: float, name: str) -> float:
+    """An angle in ``[0, pi)`` radians (beyond, ``cos(theta + m)`` has no decreasing part left)."""
+    if not 0.0 <= value < math.pi:
+        raise ValueError(f'{name} must be in [0, pi) radians, got {value}')
+    return float(value)
+
+
+def check_non_negative(value: float, name: str) -> float:
+    """A number ``>= 0`` (NaN refused)."""
+    if not value >= 0.0:
+        raise ValueError(f'{name} must be >= 0, got {value}')
+    return float(value)
 
 
 class BaseMarginHead(BaseFaceHead):
@@ -27,24 +42,18 @@ class BaseMarginHead(BaseFaceHead):
     float32 with autocast disabled (reduced precision would be scaled by ``s``),
     and cosines are clamped to ``[-1, 1]`` against rounding.
 
+    Members take ``num_classes, in_channels``, their own margin arguments, and pass
+    the rest (``**kwargs``) on to this signature.
+
     Args:
         num_classes (int): number of identities ``C`` (at least 2).
         in_channels (int): embedding size ``D``.
-        scale (float): logit scale ``s > 0``. Defaults to 64.0.
-        loss_weight (float): weight of the cross-entropy. Defaults to 1.0.
-        label_smoothing (float): label smoothing in ``[0, 1)``. Defaults to 0.0.
-        init_cfg (dict, optional): mmengine initialisation config. Defaults to None.
+        scale (float): logit scale ``s > 0``. Defaults to 64.0 (CosFace's and ArcFace's).
+        **kwargs: ``loss_weight``, ``label_smoothing``, ``init_cfg`` of :class:`BaseFaceHead`.
     """
 
-    def __init__(self,
-                 num_classes: int,
-                 in_channels: int,
-                 scale: float = 64.0,
-                 loss_weight: float = 1.0,
-                 label_smoothing: float = 0.0,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(num_classes, in_channels, loss_weight=loss_weight,
-                         label_smoothing=label_smoothing, init_cfg=init_cfg)
+    def __init__(self, num_classes: int, in_channels: int, scale: float = 64.0, **kwargs: Any) -> None:
+        super().__init__(num_classes, in_channels, **kwargs)
         if not scale > 0:
             raise ValueError(f'scale must be > 0, got {scale}')
         self.scale = float(scale)
@@ -76,17 +85,16 @@ class BaseMarginHead(BaseFaceHead):
             margin_logits = cos.scatter(1, index, target) * self.scale
         return margin_logits, cos * self.scale
 
+    def extra_repr(self) -> str:
+        return f'{super().extra_repr()}, scale={self.scale}'
 
-@MODELS.register_module()
-class MarginHead(BaseMarginHead):
-    """Combined-margin softmax: ``f = cos(theta_y + m_ang) - m_add``.
+
+class CosineMarginHead(BaseMarginHead):
+    """Constant margins on the target angle and cosine: ``f = cos(theta_y + m_ang) - m_add``.
 
     The InsightFace combined margin (without its multiplicative SphereFace term,
-    which lives in :class:`ASoftmaxHead` in its original form):
-
-    * CosFace / AM-Softmax (Wang et al. 2018): ``m_ang = 0``, ``m_add = m``;
-    * ArcFace (Deng et al. 2019): ``m_ang = m``, ``m_add = 0``;
-    * both margins together, as InsightFace's ``(1, m_ang, m_add)`` triples.
+    which lives in :class:`ASoftmaxHead` in its original form). Subclasses choose
+    the margins from their own arguments and call :meth:`set_margins` once.
 
     With an angular margin, ``cos(theta + m)`` stops decreasing once
     ``theta + m > pi``; like the ArcFace reference code, the target logit there
@@ -96,39 +104,13 @@ class MarginHead(BaseMarginHead):
     (infinite slope at +-1) enters the graph; ``cos(m)``, ``sin(m)``,
     ``cos(pi - m)`` and ``m sin(m)`` are non-persistent buffers.
 
-    Example:
-        >>> head = dict(type='MarginHead', num_classes=10575, in_channels=512,
-        ...             scale=64.0, angular_margin=0.3, additive_margin=0.2)
-
-    Args:
-        num_classes (int): number of identities ``C`` (at least 2).
-        in_channels (int): embedding size ``D``.
-        scale (float): logit scale ``s > 0``. Defaults to 64.0.
-        angular_margin (float): ``m_ang`` in ``[0, pi)`` radians. Defaults to 0.0.
-        additive_margin (float): ``m_add >= 0``. Defaults to 0.0.
-        easy_margin (bool): apply the angular margin only where ``cos(theta) > 0``
-            instead of the ``theta + m > pi`` fallback. Defaults to False.
-        loss_weight (float): weight of the cross-entropy. Defaults to 1.0.
-        label_smoothing (float): label smoothing in ``[0, 1)``. Defaults to 0.0.
-        init_cfg (dict, optional): mmengine initialisation config. Defaults to None.
+    Args: as :class:`BaseMarginHead`.
     """
 
-    def __init__(self,
-                 num_classes: int,
-                 in_channels: int,
-                 scale: float = 64.0,
-                 angular_margin: float = 0.0,
-                 additive_margin: float = 0.0,
-                 easy_margin: bool = False,
-                 loss_weight: float = 1.0,
-                 label_smoothing: float = 0.0,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(num_classes, in_channels, scale=scale, loss_weight=loss_weight,
-                         label_smoothing=label_smoothing, init_cfg=init_cfg)
-        if not 0.0 <= angular_margin < math.pi:
-            raise ValueError(f'angular_margin must be in [0, pi) radians, got {angular_margin}')
-        if not additive_margin >= 0.0:
-            raise ValueError(f'additive_margin must be >= 0, got {additive_margin}')
+    def set_margins(self, angular_margin: float = 0.0, additive_margin: float = 0.0,
+                    easy_margin: bool = False) -> None:
+        """Store the margins and their buffers; the caller has checked them under its own argument names
+        (``m_ang`` in ``[0, pi)`` radians, ``m_add >= 0``), so an error names what the user wrote."""
         self.angular_margin = float(angular_margin)
         self.additive_margin = float(additive_margin)
         self.easy_margin = bool(easy_margin)
@@ -154,78 +136,79 @@ class MarginHead(BaseMarginHead):
         return phi - self.additive_margin
 
     def extra_repr(self) -> str:
-        return (f'{super().extra_repr()}, scale={self.scale}, angular_margin={self.angular_margin}, '
+        return (f'{super().extra_repr()}, angular_margin={self.angular_margin}, '
                 f'additive_margin={self.additive_margin}, easy_margin={self.easy_margin}')
 
 
 @MODELS.register_module()
-class CosFaceHead(MarginHead):
+class MarginHead(CosineMarginHead):
+    """Combined-margin softmax: ``f = cos(theta_y + m_ang) - m_add`` (see :class:`CosineMarginHead`).
+
+    * CosFace / AM-Softmax (Wang et al. 2018): ``m_ang = 0``, ``m_add = m``;
+    * ArcFace (Deng et al. 2019): ``m_ang = m``, ``m_add = 0``;
+    * both margins together, as InsightFace's ``(1, m_ang, m_add)`` triples.
+
+    Example:
+        >>> head = dict(type='MarginHead', num_classes=10575, in_channels=512,
+        ...             scale=64.0, angular_margin=0.3, additive_margin=0.2)
+
+    Args:
+        num_classes, in_channels, **kwargs (``scale``, ``loss_weight``, ``label_smoothing``,
+            ``init_cfg``): as :class:`BaseMarginHead`.
+        angular_margin (float): ``m_ang`` in ``[0, pi)`` radians. Defaults to 0.0.
+        additive_margin (float): ``m_add >= 0``. Defaults to 0.0.
+        easy_margin (bool): apply the angular margin only where ``cos(theta) > 0``
+            instead of the ``theta + m > pi`` fallback. Defaults to False.
+    """
+
+    def __init__(self, num_classes: int, in_channels: int, angular_margin: float = 0.0,
+                 additive_margin: float = 0.0, easy_margin: bool = False, **kwargs: Any) -> None:
+        super().__init__(num_classes, in_channels, **kwargs)
+        self.set_margins(check_angular_margin(angular_margin, 'angular_margin'),
+                         check_non_negative(additive_margin, 'additive_margin'), easy_margin)
+
+
+@MODELS.register_module()
+class CosFaceHead(CosineMarginHead):
     """CosFace / large-margin cosine loss (Wang et al., CVPR 2018): ``f = cos(theta_y) - m``.
 
     Example:
         >>> head = dict(type='CosFaceHead', num_classes=10575, in_channels=512)
 
     Args:
-        num_classes (int): number of identities ``C`` (at least 2).
-        in_channels (int): embedding size ``D``.
-        scale (float): logit scale ``s > 0``. Defaults to 64.0 (the paper's).
+        num_classes, in_channels, **kwargs (``scale``, ``loss_weight``, ``label_smoothing``,
+            ``init_cfg``): as :class:`BaseMarginHead`.
         margin (float): additive cosine margin ``m >= 0``. Defaults to 0.35 (the paper's).
-        loss_weight (float): weight of the cross-entropy. Defaults to 1.0.
-        label_smoothing (float): label smoothing in ``[0, 1)``. Defaults to 0.0.
-        init_cfg (dict, optional): mmengine initialisation config. Defaults to None.
     """
 
-    def __init__(self,
-                 num_classes: int,
-                 in_channels: int,
-                 scale: float = 64.0,
-                 margin: float = 0.35,
-                 loss_weight: float = 1.0,
-                 label_smoothing: float = 0.0,
-                 init_cfg: Optional[dict] = None) -> None:
-        if not margin >= 0.0:
-            raise ValueError(f'margin must be >= 0, got {margin}')
-        super().__init__(num_classes, in_channels, scale=scale, additive_margin=margin,
-                         loss_weight=loss_weight, label_smoothing=label_smoothing, init_cfg=init_cfg)
+    def __init__(self, num_classes: int, in_channels: int, margin: float = 0.35, **kwargs: Any) -> None:
+        super().__init__(num_classes, in_channels, **kwargs)
+        self.set_margins(additive_margin=check_non_negative(margin, 'margin'))
 
 
 @MODELS.register_module()
-class ArcFaceHead(MarginHead):
+class ArcFaceHead(CosineMarginHead):
     """ArcFace / additive angular margin loss (Deng et al., CVPR 2019): ``f = cos(theta_y + m)``.
 
     Past ``theta_y + m > pi`` the target logit is ``cos(theta_y) - m sin(m)``
     (or, with ``easy_margin``, ``cos(theta_y)`` wherever ``cos(theta_y) <= 0``),
-    as in the ArcFace reference implementation; see :class:`MarginHead`.
+    as in the ArcFace reference implementation; see :class:`CosineMarginHead`.
 
     Example:
         >>> head = dict(type='ArcFaceHead', num_classes=10575, in_channels=512, margin=0.5)
 
     Args:
-        num_classes (int): number of identities ``C`` (at least 2).
-        in_channels (int): embedding size ``D``.
-        scale (float): logit scale ``s > 0``. Defaults to 64.0 (the paper's).
+        num_classes, in_channels, **kwargs (``scale``, ``loss_weight``, ``label_smoothing``,
+            ``init_cfg``): as :class:`BaseMarginHead`.
         margin (float): angular margin ``m`` in ``[0, pi)`` radians. Defaults to 0.5 (the paper's).
         easy_margin (bool): drop the margin where ``cos(theta_y) <= 0`` instead of
             the fallback. Defaults to False.
-        loss_weight (float): weight of the cross-entropy. Defaults to 1.0.
-        label_smoothing (float): label smoothing in ``[0, 1)``. Defaults to 0.0.
-        init_cfg (dict, optional): mmengine initialisation config. Defaults to None.
     """
 
-    def __init__(self,
-                 num_classes: int,
-                 in_channels: int,
-                 scale: float = 64.0,
-                 margin: float = 0.5,
-                 easy_margin: bool = False,
-                 loss_weight: float = 1.0,
-                 label_smoothing: float = 0.0,
-                 init_cfg: Optional[dict] = None) -> None:
-        if not 0.0 <= margin < math.pi:
-            raise ValueError(f'margin must be in [0, pi) radians, got {margin}')
-        super().__init__(num_classes, in_channels, scale=scale, angular_margin=margin,
-                         easy_margin=easy_margin, loss_weight=loss_weight,
-                         label_smoothing=label_smoothing, init_cfg=init_cfg)
+    def __init__(self, num_classes: int, in_channels: int, margin: float = 0.5,
+                 easy_margin: bool = False, **kwargs: Any) -> None:
+        super().__init__(num_classes, in_channels, **kwargs)
+        self.set_margins(angular_margin=check_angular_margin(margin, 'margin'), easy_margin=easy_margin)
 
 
 @MODELS.register_module()
@@ -253,44 +236,29 @@ class AdaFaceHead(BaseMarginHead):
         >>> head = dict(type='AdaFaceHead', num_classes=10575, in_channels=512)
 
     Args:
-        num_classes (int): number of identities ``C`` (at least 2).
-        in_channels (int): embedding size ``D``.
-        scale (float): logit scale ``s > 0``. Defaults to 64.0.
+        num_classes, in_channels, **kwargs (``scale``, ``loss_weight``, ``label_smoothing``,
+            ``init_cfg``): as :class:`BaseMarginHead`.
         margin (float): margin ``m >= 0``. Defaults to 0.4 (the paper's).
         h (float): concentration ``h > 0`` of the normalised norm. Defaults to 0.333.
         t_alpha (float): EMA weight ``a`` of the new batch, in ``(0, 1]``. Defaults to 0.01.
         eps (float): the official code's small constant. Defaults to 1e-3.
-        loss_weight (float): weight of the cross-entropy. Defaults to 1.0.
-        label_smoothing (float): label smoothing in ``[0, 1)``. Defaults to 0.0.
-        init_cfg (dict, optional): mmengine initialisation config. Defaults to None.
     """
 
     #: Initial norm statistics of the official implementation.
     INIT_MEAN = 20.0
     INIT_STD = 100.0
 
-    def __init__(self,
-                 num_classes: int,
-                 in_channels: int,
-                 scale: float = 64.0,
-                 margin: float = 0.4,
-                 h: float = 0.333,
-                 t_alpha: float = 0.01,
-                 eps: float = 1e-3,
-                 loss_weight: float = 1.0,
-                 label_smoothing: float = 0.0,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(num_classes, in_channels, scale=scale, loss_weight=loss_weight,
-                         label_smoothing=label_smoothing, init_cfg=init_cfg)
-        if not margin >= 0.0:
-            raise ValueError(f'margin must be >= 0, got {margin}')
+    def __init__(self, num_classes: int, in_channels: int, margin: float = 0.4, h: float = 0.333,
+                 t_alpha: float = 0.01, eps: float = 1e-3, **kwargs: Any) -> None:
+        super().__init__(num_classes, in_channels, **kwargs)
+        self.margin = check_non_negative(margin, 'margin')
         if not h > 0.0:
             raise ValueError(f'h must be > 0, got {h}')
         if not 0.0 < t_alpha <= 1.0:
             raise ValueError(f't_alpha must be in (0, 1], got {t_alpha}')
         if not 0.0 < eps < 0.1:
             raise ValueError(f'eps must be in (0, 0.1), got {eps}')
-        self.margin, self.h, self.t_alpha, self.eps = float(margin), float(h), float(t_alpha), float(eps)
+        self.h, self.t_alpha, self.eps = float(h), float(t_alpha), float(eps)
         # Persistent: the statistics are training state, resumed with the checkpoint.
         self.register_buffer('batch_mean', torch.tensor(self.INIT_MEAN))
         self.register_buffer('batch_std', torch.tensor(self.INIT_STD))
@@ -320,5 +288,4 @@ class AdaFaceHead(BaseMarginHead):
         return theta_m.cos() - (self.margin + self.margin * z)
 
     def extra_repr(self) -> str:
-        return (f'{super().extra_repr()}, scale={self.scale}, margin={self.margin}, '
-                f'h={self.h}, t_alpha={self.t_alpha}')
+        return f'{super().extra_repr()}, margin={self.margin}, h={self.h}, t_alpha={self.t_alpha}'
