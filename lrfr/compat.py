@@ -1,48 +1,102 @@
-"""Fixes for known traps of this stack (torch >= 2.6, setuptools >= 82, CPU-only DDP), applied on import.
+"""Fixes for known traps of this stack (torch >= 2.6, setuptools >= 82, CPU-only DDP), applied on request.
 
-Each fix is small, idempotent and has a test in ``tests/test_compat.py``:
+Contract:
 
-1. **Checkpoints under torch's ``weights_only`` loading.** torch >= 2.6 unpickles with an allow-list, and
-   mmengine 0.10.7's own checkpoints hold objects outside it (``HistoryBuffer`` in the message hub, numpy arrays,
-   scalars and dtypes, and ``getattr(HistoryBuffer, 'mean')`` for its statistics methods), so ``resume`` and
-   ``load_from`` fail. We allow exactly those globals; ``getattr`` is replaced by a function that only resolves
-   ``HistoryBuffer`` statistics methods, because a general ``getattr`` would let a file reach arbitrary code.
-   Loading stays ``weights_only``: arbitrary pickles are refused. For a file you trust, opt in explicitly with
-   :func:`trust_checkpoints` (``--trust-checkpoint`` in the tools), which sets torch's documented
-   ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` switch.
-2. **No ``pkg_resources`` (setuptools >= 82).** mmengine finds installed packages with it for
-   ``_base_ = 'mmpretrain::...'`` config bases and ``mmengine.hub``. We rebind those helpers to
-   ``importlib.metadata`` equivalents, which need no setuptools at all.
-3. **Distributed training without CUDA.** mmengine's ``init_dist`` calls ``torch.cuda.set_device`` and defaults to
-   NCCL; its DDP wrapper passes ``device_ids=[LOCAL_RANK]``. Without a GPU we switch to the gloo backend, skip
-   ``set_device`` and give DDP ``device_ids=None`` (what torch requires for CPU modules). With a GPU nothing changes.
-4. **Known noise.** mmcv-lite warns at import that its compiled ``MultiScaleDeformableAttention`` is missing (lrfr
-   never uses it), and mmengine's own hooks log ``FileClient`` / ``HardDiskBackend`` deprecation lines at every run
-   although no user code asks for them. These messages are filtered by their exact text (a ``warnings`` filter and
-   a ``logging.Filter`` on mmengine's loggers), so real warnings still show.
+- ``import lrfr`` (or any lrfr sub-package) applies **nothing**: a program that imports lrfr keeps mmengine, torch
+  and the ``warnings`` / ``logging`` set-up exactly as they were.
+- :func:`apply` (called by :func:`lrfr.utils.register_all_modules`, which the tools and
+  :func:`lrfr.apis.init_model` call) applies each fix in :data:`PATCHES` whose version guard holds on the
+  installed stack, once per process; calling it again changes nothing.
+- Each fix names the upstream issue or source line it works around (``Patch.upstream``); docs/compat.md lists
+  them, and ``tests/test_compat.py`` tests each fix and each guard.
+
+The fixes:
+
+1. ``checkpoint_allow_list`` (torch >= 2.6): torch unpickles with an allow-list by default, and mmengine's own
+   checkpoints hold objects outside it (``HistoryBuffer`` in the message hub, numpy arrays, scalars and dtypes, and
+   ``getattr(HistoryBuffer, 'mean')`` for its statistics methods), so ``resume`` and ``load_from`` fail. We allow
+   exactly those globals; ``getattr`` is replaced by a function that only resolves ``HistoryBuffer`` statistics
+   methods, because a general ``getattr`` would let a file reach arbitrary code. Loading stays ``weights_only``.
+   For a file you trust, opt in explicitly with :func:`trust_checkpoints` (``--trust-checkpoint`` in the tools).
+2. ``package_helpers`` (no ``pkg_resources``, mmengine <= 0.10.7): mmengine finds installed packages with
+   ``pkg_resources`` for ``_base_ = 'mmpretrain::...'`` config bases and ``mmengine.hub``; setuptools >= 82 no
+   longer ships it. We rebind those helpers to ``importlib.metadata`` equivalents.
+3. ``cpu_distributed`` (mmengine 0.10.x): ``init_dist`` calls ``torch.cuda.set_device`` and defaults to NCCL; the
+   Runner gives DDP ``device_ids=[LOCAL_RANK]``. Without a GPU we switch to gloo, skip ``set_device`` and give DDP
+   ``device_ids=None`` (what torch requires for CPU modules). With a GPU the wrapped functions behave as before.
+4. ``log_noise`` (mmengine 0.10.x): mmengine's own hooks log ``FileClient`` / ``HardDiskBackend`` deprecation
+   lines at every run although no user code asks for them; a ``logging.Filter`` on mmengine's loggers drops
+   exactly those lines.
+5. ``mmcv_ops_warning`` (mmcv without compiled ops, e.g. mmcv-lite): mmcv warns at import that its compiled
+   ``MultiScaleDeformableAttention`` is missing (lrfr never uses it); a ``warnings`` filter on that exact text.
 """
 import contextlib
+import dataclasses
 import functools
+import glob
 import importlib.metadata
 import importlib.util
 import logging
 import os
 import os.path as osp
 import pickle
+import re
 import warnings
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import numpy as np
 import torch
 
-_APPLIED = False
+#: Names of the fixes applied in this process (by :func:`apply`), in application order.
+_applied: List[str] = []
 
-# -- 4. import-time noise -------------------------------------------------------------------------------------
+
+# -- version guards -------------------------------------------------------------------------------------------
+def release(version: str) -> Tuple[int, ...]:
+    """The numeric release part of a version string: ``'2.14.1+cu130'`` -> ``(2, 14, 1)``, ``'2.6.0a0'`` ->
+    ``(2, 6, 0)``. Pre-release and local tags are ignored: a guard asks which release line is installed."""
+    match = re.match(r'\d+(\.\d+)*', str(version))
+    if match is None:
+        raise ValueError(f'lrfr.compat: cannot read a release number from version {version!r}')
+    return tuple(int(part) for part in match.group(0).split('.'))
+
+
+def _mmengine_release() -> Tuple[int, ...]:
+    import mmengine
+    return release(mmengine.__version__)
+
+
+def torch_loads_weights_only() -> bool:
+    """torch >= 2.6: ``torch.load`` defaults to ``weights_only=True`` (mmengine 0.10.7 passes no value)."""
+    return release(torch.__version__) >= (2, 6)
+
+
+def mmengine_needs_pkg_resources() -> bool:
+    """``pkg_resources`` is not importable and mmengine still looks packages up with it (<= 0.10.7)."""
+    return importlib.util.find_spec('pkg_resources') is None and _mmengine_release() <= (0, 10, 7)
+
+
+def mmengine_0_10() -> bool:
+    """mmengine 0.10.x: the release line whose distributed set-up and hooks these fixes were written against."""
+    return _mmengine_release()[:2] == (0, 10)
+
+
+def mmcv_without_compiled_ops() -> bool:
+    """mmcv is installed without its compiled extension (``mmcv/_ext*``), as mmcv-lite always is.
+
+    Looks at the files only: importing mmcv here would emit the very warning this guard is about.
+    """
+    spec = importlib.util.find_spec('mmcv')
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    return not any(glob.glob(osp.join(path, '_ext*')) for path in spec.submodule_search_locations)
+
+
+# -- 4./5. known noise ----------------------------------------------------------------------------------------
 #: Exact messages we silence; anything else keeps its default warning behaviour.
 NOISE_WARNINGS = (
     r'Fail to import ``MultiScaleDeformableAttention`` from ``mmcv\.ops\.multi_scale_deform_attn``',
 )
-
 
 #: Exact beginnings of the log lines mmengine's hooks emit for their own internal FileClient use.
 NOISE_LOG_LINES = (
@@ -69,16 +123,27 @@ def _with_noise_filter(logger_init: Callable) -> Callable:
     return init
 
 
-def silence_known_noise() -> None:
-    """Filter the known, harmless warnings and log lines (see ``NOISE_WARNINGS``, ``NOISE_LOG_LINES``)."""
-    for message in NOISE_WARNINGS:
-        warnings.filterwarnings('ignore', message=message, category=UserWarning)
+def silence_log_noise() -> None:
+    """Filter mmengine's ``FileClient`` / ``HardDiskBackend`` lines on every MMLogger, existing and future."""
     from mmengine.logging import MMLogger
     if not getattr(MMLogger.__init__, '__lrfr_patched__', False):
         MMLogger.__init__ = _with_noise_filter(MMLogger.__init__)
-    for name, instance in MMLogger._instance_dict.items():  # loggers created before lrfr was imported
+    for instance in MMLogger._instance_dict.values():  # loggers created before apply()
         if not any(isinstance(f, KnownNoiseFilter) for f in instance.filters):
             instance.addFilter(KnownNoiseFilter())
+
+
+def silence_mmcv_ops_warning() -> None:
+    """Ignore mmcv's missing-``MultiScaleDeformableAttention`` warning.
+
+    A filter already in place is left where it is: adding it again would move it to the front of
+    ``warnings.filters``, reordering the caller's filters.
+    """
+    for message in NOISE_WARNINGS:
+        present = any(action == 'ignore' and regex is not None and regex.pattern == message
+                      and category is UserWarning for action, regex, category, *_ in warnings.filters)
+        if not present:
+            warnings.filterwarnings('ignore', message=message, category=UserWarning)
 
 
 # -- 1. checkpoints -------------------------------------------------------------------------------------------
@@ -112,17 +177,15 @@ def checkpoint_safe_globals() -> list:
 
 
 def allow_mmengine_checkpoints() -> None:
-    """Allow-list what mmengine checkpoints contain, keeping ``weights_only`` loading on."""
-    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
-    if add_safe_globals is not None:  # torch < 2.4 loads everything anyway
-        add_safe_globals(checkpoint_safe_globals())
+    """Allow-list what mmengine checkpoints contain, keeping ``weights_only`` loading on (torch keeps a set)."""
+    torch.serialization.add_safe_globals(checkpoint_safe_globals())
 
 
 def trust_checkpoints() -> None:
     """Opt in to full (unsafe) unpickling of checkpoints, for files from a source you trust.
 
-    Sets torch's ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` for this process (and children). Only needed for
-    checkpoints holding objects beyond mmengine's own (e.g. written by other toolboxes).
+    Sets torch's documented ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` for this process (and children). Only needed
+    for checkpoints holding objects beyond mmengine's own (e.g. written by other toolboxes).
     """
     warnings.warn('lrfr: loading checkpoints with weights_only=False: only do this for files you trust.')
     os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
@@ -176,15 +239,17 @@ def get_installed_path(package: str) -> str:
     return str(dist.locate_file(module))
 
 
+#: mmengine modules that import the package helpers by name, so each keeps its own reference to rebind.
+PACKAGE_HELPER_MODULES = ('mmengine.utils.package_utils', 'mmengine.utils', 'mmengine.config.config',
+                          'mmengine.hub.hub')
+
+
 def patch_package_utils() -> None:
     """Rebind mmengine's ``pkg_resources``-based helpers wherever they were imported by name."""
-    import mmengine.config.config as config_module
-    import mmengine.hub.hub as hub_module
-    import mmengine.utils as utils_module
-    import mmengine.utils.package_utils as package_utils
     replacements = dict(is_installed=is_installed, get_installed_path=get_installed_path,
                         package2module=package2module)
-    for module in (package_utils, utils_module, config_module, hub_module):
+    for module_name in PACKAGE_HELPER_MODULES:
+        module = importlib.import_module(module_name)
         for name, func in replacements.items():
             if hasattr(module, name):
                 setattr(module, name, func)
@@ -244,16 +309,52 @@ def patch_distributed() -> None:
         MMDistributedDataParallel.__init__ = _cpu_capable_ddp_init(MMDistributedDataParallel.__init__)
 
 
-def apply() -> None:
-    """Apply every fix once (called when ``lrfr`` is imported)."""
-    global _APPLIED
-    if _APPLIED:
-        return
-    silence_known_noise()
-    allow_mmengine_checkpoints()
-    patch_package_utils()
-    patch_distributed()
-    _APPLIED = True
+# -- the list and its entry point -----------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Patch:
+    """One fix: applied by :func:`apply` only where ``needed()`` holds; ``fix()`` is idempotent on its own."""
+
+    name: str
+    needed: Callable[[], bool]
+    fix: Callable[[], None]
+    upstream: str
 
 
-apply()
+#: Every fix, in the order :func:`apply` tries them (docs/compat.md has the same table).
+PATCHES: Tuple[Patch, ...] = (
+    Patch('checkpoint_allow_list', torch_loads_weights_only, allow_mmengine_checkpoints,
+          'open-mmlab/mmengine#1655 (torch >= 2.6 weights_only; the fix in #1650 is not merged); '
+          'mmengine/runner/checkpoint.py load_from_local calls torch.load without weights_only'),
+    Patch('package_helpers', mmengine_needs_pkg_resources, patch_package_utils,
+          'mmengine/utils/package_utils.py imports pkg_resources; replaced upstream by '
+          'open-mmlab/mmengine#1676 after 0.10.7'),
+    Patch('cpu_distributed', mmengine_0_10, patch_distributed,
+          'mmengine/dist/utils.py _init_dist_pytorch/_init_dist_slurm call torch.cuda.set_device; '
+          'mmengine/runner/runner.py wrap_model passes device_ids=[LOCAL_RANK] to DDP'),
+    Patch('log_noise', mmengine_0_10, silence_log_noise,
+          'mmengine/fileio/file_client.py deprecation lines, reached from mmengine/hooks/checkpoint_hook.py'),
+    Patch('mmcv_ops_warning', mmcv_without_compiled_ops, silence_mmcv_ops_warning,
+          'mmcv/cnn/bricks/transformer.py warns when mmcv.ops has no compiled MultiScaleDeformableAttention'),
+)
+
+
+def apply() -> Tuple[str, ...]:
+    """Apply, once per process, each fix of :data:`PATCHES` whose guard holds; return the names applied so far.
+
+    A fix whose guard does not hold is skipped (and asked again by a later call, which is cheap).
+    """
+    for patch in PATCHES:
+        if patch.name not in _applied and patch.needed():
+            patch.fix()
+            _applied.append(patch.name)
+    return tuple(_applied)
+
+
+def applied() -> Tuple[str, ...]:
+    """Names of the fixes :func:`apply` has applied in this process."""
+    return tuple(_applied)
+
+
+def guards() -> Dict[str, bool]:
+    """Each fix's guard on the installed stack (``True``: the trap is there and :func:`apply` fixes it)."""
+    return {patch.name: bool(patch.needed()) for patch in PATCHES}

@@ -3,7 +3,9 @@
 Configs name lrfr modules bare (``type='TinyFaceDataset'``) and other OpenMMLab
 modules by scope (``type='mmpretrain.ResNet'``). ``locations`` lets a registry
 import the package that fills it the first time it is searched, so building a
-config never depends on the caller having imported the right submodule.
+config never depends on the caller having imported the right submodule. The
+stack fixes of ``lrfr.compat`` are not part of that: programs call
+``lrfr.utils.register_all_modules()`` (docs/compat.md).
 """
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS

@@ -41,7 +41,7 @@ IDS = [str(p.relative_to(CONFIG_DIR)) for p in CONFIGS]
 #: ``{method}_{sr}-{fr}_{N}xb{B}_{data}`` (the ``{sr}-{fr}`` part is absent for FR-only and SR-only configs).
 NAME_RE = re.compile(r'^(?P<method>[a-z0-9-]+)(?:_(?P<parts>[a-z0-9-]+))?_(?P<gpus>\d+)xb(?P<batch>\d+)'
                      r'_(?P<data>[a-z0-9-]+)$')
-#: A reference to another config's published checkpoint (see lrfr/utils/checkpoints.py).
+#: A reference to another config's published checkpoint (see lrfr/apis/checkpoint.py).
 REF_RE = re.compile(r'^work_dirs/(?P<name>[^/]+)/final\.pth$')
 
 #: Which generated tree each dataset type reads. A new dataset type in a config must be added here.

@@ -1,4 +1,5 @@
-"""Registries: lrfr scope, mmpretrain modules by scope prefix, third-party plugins through custom_imports."""
+"""Registries: lrfr scope, the register_all_modules entry point, mmpretrain modules by scope prefix, third-party
+plugins through custom_imports."""
 import sys
 import textwrap
 
@@ -6,6 +7,9 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from mmengine import DefaultScope
+
+from lrfr import compat
 from lrfr.registry import DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS
 from lrfr.utils import register_all_modules
 
@@ -14,6 +18,27 @@ def test_registries_are_children_of_mmengine_roots():
     for registry in (MODELS, DATASETS, TRANSFORMS, METRICS, HOOKS):
         assert registry.scope == 'lrfr'
         assert registry.parent is not None and registry.parent.scope == 'mmengine'
+
+
+def test_register_all_modules_registers_sets_the_scope_and_applies_the_fixes():
+    scopes_before = list(DefaultScope._instance_dict)
+    try:
+        DefaultScope.get_instance('test_registry_other', scope_name='mmpretrain')
+        with pytest.warns(UserWarning, match='default scope was \'mmpretrain\'; switching to "lrfr"'):
+            register_all_modules()
+        assert DefaultScope.get_current_instance().scope_name == 'lrfr'
+        for registry, name in ((MODELS, 'CentreFaceNet'), (DATASETS, 'TinyFaceDataset'),
+                               (TRANSFORMS, 'BicubicDownsample'), (METRICS, 'IdentificationMetric'),
+                               (HOOKS, 'EpochSeedHook')):
+            assert name in registry.module_dict, (registry.name, name)
+        assert set(compat.applied()) == {name for name, needed in compat.guards().items() if needed}
+        DefaultScope.get_instance('test_registry_other_2', scope_name='mmpretrain')
+        register_all_modules(init_default_scope=False)
+        assert DefaultScope.get_current_instance().scope_name == 'mmpretrain'
+    finally:  # the current scope is process-global: leave it as this test found it
+        for name in list(DefaultScope._instance_dict):
+            if name not in scopes_before:
+                del DefaultScope._instance_dict[name]
 
 
 def test_mmpretrain_module_by_scope_prefix():

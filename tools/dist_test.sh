@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Distributed testing with torchrun: bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [test.py args...]
-# Without a GPU lrfr switches to the gloo backend (lrfr/compat.py), so this also runs on a CPU machine.
+# Without a GPU, gloo replaces NCCL (lrfr/compat.py, applied by the tool), so this also runs on a CPU machine.
 # PYTHON picks the interpreter (default: python on PATH); NNODES, NODE_RANK, PORT, MASTER_ADDR for multi-node.
 set -euo pipefail
 CONFIG=$1

@@ -8,10 +8,11 @@ import os.path as osp
 
 from mmengine.runner import Runner
 
-import lrfr  # noqa: F401  (applies lrfr.compat before mmengine builds anything)
+from _tool_args import add_common_args, finish_args
 from lrfr.apis import load_checkpoint_strict
 from lrfr.apis.test_outputs import request_features, write_test_outputs
-from lrfr.utils.config_utils import add_common_args, finish_args, load_config
+from lrfr.utils import register_all_modules
+from lrfr.utils.config_utils import load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -31,6 +32,7 @@ def main() -> None:
     args = parse_args()
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    register_all_modules()  # before the config is read: mmpretrain:: bases need lrfr.compat's fixes
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from, cfg.resume = None, False  # loaded strictly below instead
     if args.export_mat:

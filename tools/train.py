@@ -4,14 +4,10 @@ import argparse
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
-import lrfr  # noqa: F401  (applies lrfr.compat before mmengine builds anything)
-from lrfr.utils.checkpoints import publish_final_checkpoint
-from lrfr.utils.config_utils import (
-    add_common_args,
-    enable_amp,
-    finish_args,
-    load_config,
-)
+from _tool_args import add_common_args, finish_args
+from lrfr.apis import publish_final_checkpoint
+from lrfr.utils import register_all_modules
+from lrfr.utils.config_utils import enable_amp, load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -28,6 +24,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    register_all_modules()  # before the config is read: mmpretrain:: bases need lrfr.compat's fixes
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.amp:
         enable_amp(cfg)

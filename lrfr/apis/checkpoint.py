@@ -1,4 +1,8 @@
-"""Strict checkpoint loading with an error that says which file does not fit which model."""
+"""Checkpoints: strict loading (an error that says which file does not fit which model), and the stable
+``final.pth`` name under which a finished run publishes its last checkpoint."""
+import os
+import os.path as osp
+import shutil
 from typing import Optional
 
 import torch
@@ -41,3 +45,36 @@ def load_checkpoint_strict(model: torch.nn.Module, filename: str, map_location: 
                            '. Was it trained with another config?')
     model.load_state_dict(state, strict=True)
     return checkpoint
+
+
+#: Name under which a finished run's last checkpoint is published in its work dir.
+FINAL_CHECKPOINT = 'final.pth'
+
+
+def last_checkpoint(work_dir: str) -> Optional[str]:
+    """Path of the newest checkpoint mmengine recorded in ``work_dir/last_checkpoint``, if it still exists."""
+    record = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(record):
+        return None
+    with open(record, encoding='utf-8') as f:
+        path = f.read().strip()
+    return path if osp.isfile(path) else None
+
+
+def publish_final_checkpoint(work_dir: str) -> Optional[str]:
+    """Link (or copy) the last checkpoint to ``work_dir/final.pth`` and return that path (None: no checkpoint).
+
+    Two-step configs (paper §3: pre-train, then train both branches) point ``load_from`` at
+    ``work_dirs/<stage-1 config>/final.pth``, which stays the same whatever the schedule length.
+    """
+    source = last_checkpoint(work_dir)
+    if source is None:
+        return None
+    target = osp.join(work_dir, FINAL_CHECKPOINT)
+    if osp.lexists(target):
+        os.remove(target)
+    try:
+        os.link(source, target)
+    except OSError:  # file systems without hard links
+        shutil.copyfile(source, target)
+    return target

@@ -19,7 +19,8 @@ from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 
-from lrfr.evaluation.metrics._embeddings import sample_embedding
+from lrfr import compat
+from lrfr.evaluation.metrics import sample_embedding
 from lrfr.registry import MODELS
 from .checkpoint import load_checkpoint_strict
 
@@ -31,7 +32,10 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None, dev
     """Build the config's model in eval mode on ``device``, with ``checkpoint`` loaded strictly if given.
 
     The config is kept as ``model.cfg`` (its test pipeline prepares images for :func:`extract_embeddings`).
+    Like the tools, this applies the stack fixes of :func:`lrfr.compat.apply` first (torch >= 2.6 must read
+    mmengine's checkpoints; mmpretrain models must import without mmcv's noise).
     """
+    compat.apply()
     cfg = Config.fromfile(config) if isinstance(config, str) else config.copy()
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

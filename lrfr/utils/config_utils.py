@@ -1,33 +1,13 @@
-"""Config handling shared by ``tools/train.py`` and ``tools/test.py`` (the command line only overrides the config)."""
-import argparse
-import os
+"""Config-level helpers of the tools: read a config with its overrides, find a dataset in it, switch on AMP.
+
+The command-line side (argparse options) lives with the tools, in ``tools/_tool_args.py``.
+"""
 import os.path as osp
 from typing import Optional
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import print_log
-
-from lrfr.compat import trust_checkpoints
-
-
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """The options ``tools/train.py`` and ``tools/test.py`` share (checkpoint trust, overrides, launcher)."""
-    parser.add_argument('--trust-checkpoint', action='store_true',
-                        help='unpickle checkpoints fully (weights_only=False): only for files you trust')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config keys, e.g. train_cfg.max_iters=1000 model.flip_test=True')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-
-
-def finish_args(args: argparse.Namespace) -> argparse.Namespace:
-    """Act on the shared options: opt in to trusted checkpoints, export ``LOCAL_RANK`` for launchers that
-    pass it as an argument (torch.distributed.launch)."""
-    if args.trust_checkpoint:
-        trust_checkpoints()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,

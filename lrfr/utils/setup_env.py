@@ -1,20 +1,30 @@
-"""Registration and runtime helpers shared by the command-line tools and the Python API."""
+"""The explicit entry point of a program that uses lrfr: register every module, set the scope, fix the stack."""
 import datetime
 import importlib
 import warnings
 
 from mmengine import DefaultScope
 
+from lrfr import compat
+
 #: Sub-packages whose import registers lrfr's modules.
 MODULE_PACKAGES = ('lrfr.datasets', 'lrfr.models', 'lrfr.evaluation', 'lrfr.engine')
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:
-    """Import every lrfr sub-package so all modules are registered, and make ``lrfr`` the default scope.
+    """Apply :func:`lrfr.compat.apply`, import every lrfr sub-package so all modules are registered, and
+    (by default) make ``lrfr`` the default scope. OpenMMLab's convention (mmpretrain/mmdet
+    ``register_all_modules``); the tools call it first thing in ``main``.
 
-    Configs normally rely on the registries' lazy ``locations`` instead; this is for scripts that build
-    modules by hand, like mmpretrain's ``register_all_modules``.
+    The fixes come first so that they are in place before mmpretrain/mmcv are imported (mmcv's import-time
+    warning) and before any config is read (``mmpretrain::`` bases). Configs alone would also work through the
+    registries' lazy ``locations``, but without the fixes.
+
+    Args:
+        init_default_scope (bool): make ``lrfr`` the current default scope (a new ``DefaultScope`` instance,
+            with a warning if another scope was current). Defaults to True.
     """
+    compat.apply()
     for package in MODULE_PACKAGES:
         importlib.import_module(package)
     if not init_default_scope:

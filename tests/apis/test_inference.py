@@ -28,10 +28,12 @@ def test_embeddings_equal_the_models_prediction_on_the_pipeline_output(model, tm
     cv2.imwrite(path, faces[0])
     feats = extract_embeddings(model, [path] + faces[1:], batch_size=2)
     assert feats.shape == (3, 128) and feats.dtype == torch.float32
-    # by hand: resize once to the config's FR input size (56x48, the SR head's input too), normalise, SR then FR
+    # by hand: resize to the size the config's test pipeline names, normalise, SR then FR
     from lrfr.datasets.transforms.degradations import resize
-    lr = torch.from_numpy(resize(faces[1], (56, 48), 'bicubic')).permute(2, 0, 1)[None].float()
-    expected = model.embed((lr - 127.5) / 128.0)[0]
+    size = next(t['size'] for t in model.cfg.test_dataloader.dataset.pipeline if t['type'] == 'ResizeFace')
+    pre = model.cfg.model.data_preprocessor
+    lr = torch.from_numpy(resize(faces[1], tuple(size), 'bicubic')).permute(2, 0, 1)[None].float()
+    expected = model.embed((lr - pre.mean) / pre.std)[0]
     assert torch.allclose(feats[1], expected, atol=1e-5)
     assert torch.allclose(extract_embeddings(model, faces[1:2]), feats[1:2], atol=1e-6)  # batching-invariant
 

@@ -1,12 +1,11 @@
-"""Config helpers of the tools: AMP switch, sampler length, work dir, final checkpoint publishing."""
+"""Config helpers of the tools: AMP switch, sampler length, work dir, a dataset node out of a config."""
 import os
 
 import pytest
 import torch
 from mmengine.config import Config
 
-from lrfr.utils.checkpoints import FINAL_CHECKPOINT, last_checkpoint, publish_final_checkpoint
-from lrfr.utils.config_utils import enable_amp, fill_sampler_length, load_config
+from lrfr.utils.config_utils import dataset_config_from, enable_amp, fill_sampler_length, load_config
 
 
 def _cfg(**kwargs):
@@ -50,13 +49,14 @@ def test_load_config_work_dir_and_missing_file(tmp_path):
         load_config(str(tmp_path / 'no_such.py'))
 
 
-def test_publish_final_checkpoint(tmp_path):
-    assert publish_final_checkpoint(str(tmp_path)) is None  # nothing trained yet
-    ckpt = tmp_path / 'iter_10.pth'
-    ckpt.write_bytes(b'weights')
-    (tmp_path / 'last_checkpoint').write_text(str(ckpt))
-    assert last_checkpoint(str(tmp_path)) == str(ckpt)
-    final = publish_final_checkpoint(str(tmp_path))
-    assert final == str(tmp_path / FINAL_CHECKPOINT)
-    ckpt.unlink()  # mmengine's max_keep_ckpts may delete it: the published file stays
-    assert (tmp_path / FINAL_CHECKPOINT).read_bytes() == b'weights'
+def test_dataset_config_from_a_config_node_or_a_type(tmp_path):
+    path = tmp_path / 'data_cfg.py'
+    path.write_text("train_dataloader = dict(dataset=dict(type='ConcatDataset', datasets=["
+                    "dict(type='A', data_root='a'), dict(type='B', data_root='b')]))\n")
+    node = dataset_config_from(str(path), 'train_dataloader.dataset.datasets.1', {'data_root': 'c'})
+    assert node == {'type': 'B', 'data_root': 'c'}
+    assert dataset_config_from('FaceFolderDataset', ds_args={'data_root': 'x'}) == \
+        {'type': 'FaceFolderDataset', 'data_root': 'x'}
+    with pytest.raises(KeyError, match=r"data_cfg.py: no dataset at 'train_dataloader.dataset.datasets.5' "
+                                       r"\(failed at '5'\)"):
+        dataset_config_from(str(path), 'train_dataloader.dataset.datasets.5')

@@ -27,7 +27,6 @@ import cv2
 import numpy as np
 import torch
 
-import lrfr  # noqa: F401  (applies lrfr.compat before mmengine builds anything)
 from lrfr.datasets import PackedFaceDataset, TinyFaceDataset
 from lrfr.datasets.converters import pack_dataset
 from lrfr.utils import register_all_modules

@@ -42,10 +42,9 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
-import lrfr  # noqa: F401  (applies lrfr.compat before mmengine builds anything)
 from lrfr.datasets.samplers.multi_branch_sampler import source_quotas
 from lrfr.datasets.transforms.degradations import TINYFACE_MEAN_SIZE
-from lrfr.models.backbones.base_backbone import to_size_pair
+from lrfr.utils.checks import to_size_pair
 from lrfr.registry import DATASETS, MODELS, PARAM_SCHEDULERS, TRANSFORMS
 from lrfr.structures import BRANCH_SYN
 from lrfr.utils import register_all_modules

@@ -21,7 +21,6 @@ from mmengine.analysis.print_helper import complexity_stats_table
 from mmengine.config import Config, DictAction
 from torch import nn
 
-import lrfr  # noqa: F401  (applies lrfr.compat)
 from lrfr.registry import MODELS
 from lrfr.utils import register_all_modules
 

@@ -16,10 +16,11 @@ The output loads with ``TinyFaceDataset(data_root=OUT, split='train' | 'test')``
 """
 import argparse
 
-import lrfr  # noqa: F401  (applies lrfr.compat before mmengine builds anything)
+from mmengine.config import DictAction
+
 from lrfr.datasets.converters.synlr import MODES, TINYFACE_IMAGES_PER_ID, build_synlr
 from lrfr.utils import register_all_modules
-from lrfr.utils.config_utils import DictAction, dataset_config_from
+from lrfr.utils.config_utils import dataset_config_from
 
 
 #: Config pipeline steps that only prepare the HR face (everything else is dropped).

@@ -18,12 +18,13 @@ Writes ``OUT.bin`` (pixels) and ``OUT.npz`` (index); use them with
 import argparse
 import os.path as osp
 
-import lrfr  # noqa: F401  (applies lrfr.compat before mmengine builds anything)
+from mmengine.config import DictAction
+
 from lrfr.datasets.converters.pack import pack_dataset
 from lrfr.datasets.packed import pack_paths
 from lrfr.registry import DATASETS
 from lrfr.utils import register_all_modules
-from lrfr.utils.config_utils import DictAction, dataset_config_from
+from lrfr.utils.config_utils import dataset_config_from
 
 
 def parse_args() -> argparse.Namespace:

@@ -1,4 +1,7 @@
-"""Reading embeddings off data samples: the part shared by the identification and verification metrics."""
+"""Reading embeddings off data samples: the part shared by the identification and verification metrics.
+
+The module is private; ``sample_embedding`` is exported by ``lrfr.evaluation.metrics`` for inference.
+"""
 from typing import Any, List, Mapping, Optional, Sequence
 
 import numpy as np

@@ -1,0 +1,71 @@
+"""tools/_tool_args.py: the options train.py and test.py share, and what acting on them changes."""
+import argparse
+import importlib.util
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOLS = osp.join(REPO, 'tools')
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location('_tool_args', osp.join(TOOLS, '_tool_args.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _parse(argv):
+    tool_args = _module()
+    parser = argparse.ArgumentParser()
+    tool_args.add_common_args(parser)
+    return tool_args, parser.parse_args(argv)
+
+
+def test_cfg_options_are_parsed_into_typed_overrides():
+    _, args = _parse(['--cfg-options', 'train_cfg.max_iters=7', 'model.flip_test=True', '--launcher', 'pytorch'])
+    assert args.cfg_options == {'train_cfg.max_iters': 7, 'model.flip_test': True}
+    assert args.launcher == 'pytorch' and args.trust_checkpoint is False and args.local_rank == 0
+
+
+def test_unknown_launcher_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        _parse(['--launcher', 'kubernetes'])
+    assert "invalid choice: 'kubernetes'" in capsys.readouterr().err
+
+
+def test_finish_args_exports_local_rank_without_overriding_torchrun(monkeypatch):
+    tool_args, args = _parse(['--local-rank', '3'])
+    monkeypatch.setenv('LOCAL_RANK', 'recorded')  # so that monkeypatch restores the original state
+    monkeypatch.delenv('LOCAL_RANK')
+    tool_args.finish_args(args)
+    assert os.environ['LOCAL_RANK'] == '3'
+    monkeypatch.setenv('LOCAL_RANK', '1')  # torchrun's environment wins over the argument
+    tool_args.finish_args(args)
+    assert os.environ['LOCAL_RANK'] == '1'
+
+
+def test_trust_checkpoint_is_opt_in(monkeypatch):
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', 'recorded')  # restored after the test
+    monkeypatch.delenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD')
+    tool_args, args = _parse([])
+    tool_args.finish_args(args)
+    assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
+    tool_args, args = _parse(['--trust-checkpoint'])
+    with pytest.warns(UserWarning, match='only do this for files you trust'):
+        tool_args.finish_args(args)
+    assert os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] == '1'
+
+
+@pytest.mark.parametrize('tool', ['train.py', 'test.py'])
+def test_tools_find_the_helper_when_run_as_scripts(tool):
+    """``python tools/<tool> --help`` from another folder: the script's folder puts ``_tool_args`` in reach."""
+    env = {**os.environ, 'PYTHONPATH': REPO}
+    proc = subprocess.run([sys.executable, osp.join(TOOLS, tool), '--help'], cwd='/', env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert '--trust-checkpoint' in proc.stdout and '--cfg-options' in proc.stdout
