@@ -96,8 +96,13 @@ def seeded_config(cfg: Config, seed: int) -> Config:
     return Config(data)
 
 
-def order_by_dependency(configs: List[str], cfgs: Dict[str, Config], seeds: int) -> List[str]:
-    """Topological order: producers of ``work_dirs/<name>/...`` checkpoints before their consumers."""
+def order_by_dependency(configs: List[str], cfgs: Optional[Dict[str, Config]] = None,
+                        seeds: int = 1) -> List[str]:
+    """Topological order: producers of ``work_dirs/<name>/...`` checkpoints before their consumers.
+
+    A reference to a config not in the list must already be trained for every seed.
+    """
+    cfgs = cfgs if cfgs is not None else {config: read_config(config) for config in configs}
     by_name = {stem(c): c for c in configs}
     needs: Dict[str, List[str]] = {}
     for config in configs:
