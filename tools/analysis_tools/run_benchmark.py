@@ -154,10 +154,11 @@ def parse_progress(line: str) -> Optional[Dict[str, str]]:
 class Progress:
     """One live status line: rewritten in place on a terminal, printed every ``interval`` s otherwise."""
 
-    def __init__(self, stream: TextIO = sys.stdout, interval: float = PLAIN_INTERVAL_S,
+    def __init__(self, stream: Optional[TextIO] = None, interval: float = PLAIN_INTERVAL_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.stream, self.interval, self.clock = stream, interval, clock
-        self.tty = bool(getattr(stream, 'isatty', lambda: False)())
+        self.stream = stream if stream is not None else sys.stdout
+        self.interval, self.clock = interval, clock
+        self.tty = bool(getattr(self.stream, 'isatty', lambda: False)())
         self.last = -float('inf')
         self.width = 0
 
@@ -188,7 +189,7 @@ def run_stage(cmd: List[str], log_file: str, label: str, progress: Progress) -> 
     """Run a tool, copying its output to ``log_file`` and its progress to the status line."""
     env = {**os.environ, 'PYTHONPATH': REPO + os.pathsep + os.environ.get('PYTHONPATH', ''),
            'PYTHONUNBUFFERED': '1'}  # lines reach the log (and the status line) as they are printed
-    progress.status(f'{label}: starting (log {log_file})')
+    progress.line(f'{label}: running, log {log_file}')
     with open(log_file, 'w', encoding='utf-8') as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
                                 errors='replace')
@@ -218,7 +219,7 @@ class Stage:
 
     @property
     def tested(self) -> bool:
-        return self.benchmark is not None and self.cfg.get('test_dataloader') is not None
+        return self.benchmark is not None  # plan() checked that it has a test_dataloader
 
     @property
     def trained(self) -> bool:
@@ -267,6 +268,9 @@ def plan(configs: List[str], seeds: int) -> List[Stage]:
         if not osp.isfile(config):
             raise ValueError(f'config not found: {config}')
     cfgs = {config: read_config(config) for config in configs}
+    for config, cfg in cfgs.items():
+        if cfg.get('benchmark') is not None and cfg.get('test_dataloader') is None:
+            raise ValueError(f'{config} declares a table row (benchmark) but has no test_dataloader to test it on')
     if not any(cfg.get('benchmark') is not None for cfg in cfgs.values()):
         raise ValueError(f'none of the {len(configs)} configs ({", ".join(map(stem, configs))}) declares a table '
                          "row: add benchmark = dict(name='...', row=1) to the configs to compare")
