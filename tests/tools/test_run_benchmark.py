@@ -34,7 +34,7 @@ import argparse, json
 from mmengine.config import Config
 p = argparse.ArgumentParser(); p.add_argument('config'); p.add_argument('checkpoint', nargs='?')
 p.add_argument('--random-init', action='store_true'); p.add_argument('--work-dir'); p.add_argument('--out')
-p.add_argument('--no-plots', action='store_true')
+p.add_argument('--no-plots', action='store_true'); p.add_argument('--cfg-options', nargs='+')
 a = p.parse_args()
 cfg = Config.fromfile(a.config)
 s = cfg.randomness.seed
@@ -160,7 +160,8 @@ def test_failing_stage_one_line_then_resume(driver, tmp_path, capsys):
         driver.main([*CONFIGS, bad, '--seeds', '1'])
     message = str(err.value)
     assert '\n' not in message
-    assert message.startswith('run_benchmark: stage ') and ' broken seed 0 failed (exit 1): ' in message
+    assert message.startswith('run_benchmark: stage ')
+    assert ' broken seed 0 failed (exit 1, config configs/broken.py): ' in message
     assert message.endswith('ValueError: broken on purpose; full log: work_dirs/broken/seed0/train.log')
     assert osp.isfile('work_dirs/fr/seed0/results.json')  # the stages done before it are kept
     with pytest.raises(RuntimeError, match='broken on purpose'):  # --debug: the exception itself

@@ -43,7 +43,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--baseline', default=None,
                         help='benchmark name of the FR-only row (default: the config with benchmark.baseline=True)')
     parser.add_argument('--cfg-options', nargs='+', default=[],
-                        help='overrides passed to every train run, e.g. train_cfg.max_iters=20')
+                        help='overrides passed to every train and test run, e.g. train_cfg.max_iters=20')
     parser.add_argument('--skip-existing', action='store_true',
                         help='reuse stages whose seed folder already has final.pth (and results.json for rows)')
     parser.add_argument('--debug', action='store_true', help='show tracebacks instead of one-line errors')
@@ -185,8 +185,8 @@ class Progress:
         self.last = -float('inf')  # the next status line shows at once
 
 
-def run_stage(cmd: List[str], log_file: str, label: str, progress: Progress) -> None:
-    """Run a tool, copying its output to ``log_file`` and its progress to the status line."""
+def run_stage(cmd: List[str], log_file: str, label: str, progress: Progress, config: str) -> None:
+    """Run a tool on ``config``, copying its output to ``log_file`` and its progress to the status line."""
     env = {**os.environ, 'PYTHONPATH': REPO + os.pathsep + os.environ.get('PYTHONPATH', ''),
            'PYTHONUNBUFFERED': '1'}  # lines reach the log (and the status line) as they are printed
     progress.line(f'{label}: running, log {log_file}')
@@ -196,6 +196,7 @@ def run_stage(cmd: List[str], log_file: str, label: str, progress: Progress) -> 
         last = ''
         for line in proc.stdout:
             log.write(line)
+            log.flush()  # the log can be followed (tail -f) while the stage runs
             if line.strip():
                 last = line.strip()
             state = parse_progress(line)
@@ -204,7 +205,7 @@ def run_stage(cmd: List[str], log_file: str, label: str, progress: Progress) -> 
                 progress.status(f'{label}: {state["phase"]} iter {state["iter"]}/{state["total"]}{extra}')
         code = proc.wait()
     if code != 0:
-        raise StageError(f'{label} failed (exit {code}): {last[:300]}; full log: {log_file}')
+        raise StageError(f'{label} failed (exit {code}, config {config}): {last[:300]}; full log: {log_file}')
 
 
 @dataclass
@@ -245,16 +246,17 @@ def run_one(stage: Stage, label: str, cfg_options: List[str], skip_existing: boo
     start, parts = time.time(), []
     if stage.trained:
         run_stage([sys.executable, osp.join(REPO, 'tools', 'train.py'), config_file, '--work-dir', work_dir,
-                   *options], osp.join(work_dir, 'train.log'), label, progress)
+                   *options], osp.join(work_dir, 'train.log'), label, progress, stage.config)
         if not osp.isfile(final):
-            raise StageError(f'{label}: training ended without {final}; full log: {osp.join(work_dir, "train.log")}')
+            raise StageError(f'{label}: training of {stage.config} ended without {final}; '
+                             f'full log: {osp.join(work_dir, "train.log")}')
         parts.append(f'trained in {time.time() - start:.0f} s')
     if stage.tested:
         start = time.time()
         checkpoint = [final] if stage.trained else ['--random-init']
         run_stage([sys.executable, osp.join(REPO, 'tools', 'test.py'), config_file, *checkpoint,
-                   '--work-dir', work_dir, '--out', results, '--no-plots'],
-                  osp.join(work_dir, 'test.log'), label + ' [test]', progress)
+                   '--work-dir', work_dir, '--out', results, '--no-plots', *options],
+                  osp.join(work_dir, 'test.log'), label + ' [test]', progress, stage.config)
         parts.append(f'tested in {time.time() - start:.0f} s')
     progress.line(f'{label}: {", ".join(parts)} (logs in {work_dir})')
     return results if stage.tested else None
