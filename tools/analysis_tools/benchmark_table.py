@@ -174,7 +174,7 @@ def render(rows: Sequence[Row], baseline: Optional[str] = None, columns: Sequenc
             cells += ['—' if row is base else _signed(cis[k]) for k in COMPARED]
             if row is not base:
                 notes.append(f'{row.name} vs {base.name}: ' + '; '.join(
-                    f'{column_title(k)} {_verdict(cis[k], "different")}' for k in COMPARED))
+                    f'{column_title(k)} {_verdict(cis[k])}' for k in COMPARED))
         body.append(cells)
     if reference is not None:
         for row in rows:
@@ -195,7 +195,7 @@ def render(rows: Sequence[Row], baseline: Optional[str] = None, columns: Sequenc
     return table + '\n\n' + '\n'.join(bullet + n for n in notes)
 
 
-def _verdict(ci: Optional[Dict[str, float]], word: str) -> str:
+def _verdict(ci: Optional[Dict[str, float]]) -> str:
     if ci is None:
         return 'n/a (no per-probe results)'
     real = ci['low'] > 0 or ci['high'] < 0
