@@ -222,4 +222,5 @@ def test_demo_comparison_driver_on_a_reduced_schedule(workspace):
         assert f'- {name} vs CentreFace (FR only): mAP ' in text
     assert text.count('the untrained reference (CentreFace untrained (reference))') == 4
     assert 'Rank-1 (%)' in proc.stdout and 'total time:' in proc.stdout
-    assert (workspace / 'work_dirs' / 'csri_vdsr-centreface_1xb32_demo-pairs-native' / 'seed0' / 'results.json').is_file()
+    csri = workspace / 'work_dirs' / 'csri_vdsr-centreface_1xb32_demo-pairs-native' / 'seed0'
+    assert (csri / 'results.json').is_file() and (csri / 'train.log').is_file()

@@ -17,10 +17,12 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FAKE_TRAIN = '''
 import argparse, os, sys
 from mmengine.config import Config
-p = argparse.ArgumentParser(); p.add_argument('config'); p.add_argument('--work-dir'); p.add_argument('--cfg-options', nargs='+')
+p = argparse.ArgumentParser(); p.add_argument('config'); p.add_argument('--work-dir')
+p.add_argument('--cfg-options', nargs='+')
 a = p.parse_args()
 cfg = Config.fromfile(a.config)
-print('11/30 05:40:00 - mmengine - INFO - Iter(train) [ 2/4]  lr: 1e-2  eta: 0:00:03  time: 0.1  loss: 1.2500  loss_cls: 1.0')
+print('11/30 05:40:00 - mmengine - INFO - Iter(train) [ 2/4]  lr: 1e-2  eta: 0:00:03  time: 0.1  '
+      'loss: 1.2500  loss_cls: 1.0')
 if cfg.get('fail'):
     print('Traceback (most recent call last):')
     print('ValueError: broken on purpose')
