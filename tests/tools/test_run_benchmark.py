@@ -39,6 +39,8 @@ p.add_argument('--random-init', action='store_true'); p.add_argument('--work-dir
 p.add_argument('--no-plots', action='store_true'); p.add_argument('--cfg-options', nargs='+')
 a = p.parse_args()
 cfg = Config.fromfile(a.config)
+if cfg.get('fail_test'):
+    raise SystemExit('test broken on purpose')
 s = cfg.randomness.seed
 ap = [min(1.0, v + 0.01 * s) for v in cfg.fake_ap]
 ranks = [1 if v > 0.5 else 3 for v in ap]
@@ -173,6 +175,24 @@ def test_failing_stage_one_line_then_resume(driver, tmp_path, capsys):
     driver.main([*CONFIGS, bad, '--seeds', '1', '--skip-existing'])
     out = capsys.readouterr().out
     assert 'fr seed 0: done before, reused' in out and 'broken seed 0: trained' in out
+
+
+def test_failing_test_keeps_the_training(driver, tmp_path, capsys):
+    path = tmp_path / 'ws' / write(tmp_path / 'ws', 'fr', '''
+        load_from = 'work_dirs/stage1/final.pth'
+        fail_test = True
+        fake_ap = [0.2, 0.4, 0.6, 0.8]
+        benchmark = dict(name='FR', row=1, baseline=True)
+        test_dataloader = dict()''')
+    with pytest.raises(SystemExit, match=r'fr seed 0 \[test\] failed .*: test broken on purpose; full log: '
+                                         r'work_dirs/fr/seed0/test.log$'):
+        driver.main(['configs/stage1.py', 'configs/fr.py', '--seeds', '1'])
+    trained = open('work_dirs/fr/seed0/final.pth').read()
+    path.write_text(path.read_text().replace('fail_test = True', 'fail_test = False'))
+    capsys.readouterr()
+    driver.main(['configs/stage1.py', 'configs/fr.py', '--seeds', '1', '--skip-existing'])
+    assert 'stage 2/2 fr seed 0: training reused, tested in' in capsys.readouterr().out
+    assert open('work_dirs/fr/seed0/final.pth').read() == trained
 
 
 def test_progress_line_every_interval_when_not_a_terminal(driver):

@@ -236,15 +236,19 @@ def run_one(stage: Stage, label: str, cfg_options: List[str], skip_existing: boo
     if skip_existing and done:
         progress.line(f'{label}: done before, reused ({work_dir})')
         return results if stage.tested else None
+    # A training that finished is reused even when its test is still to do (or failed).
+    reuse_training = skip_existing and stage.trained and osp.isfile(final)
     os.makedirs(work_dir, exist_ok=True)
-    for stale in (final, results):  # a failed rerun must not leave an older run's files to be reused
-        if osp.lexists(stale):
+    for stale in ((results,) if reuse_training else (final, results)):
+        if osp.lexists(stale):  # a failed rerun must not leave an older run's files to be reused
             os.remove(stale)
     config_file = osp.join(work_dir, stem(stage.config) + '.py')
     seeded_config(stage.cfg, stage.seed).dump(config_file)
     options = ['--cfg-options', *cfg_options] if cfg_options else []
     start, parts = time.time(), []
-    if stage.trained:
+    if reuse_training:
+        parts.append('training reused')
+    elif stage.trained:
         run_stage([sys.executable, osp.join(REPO, 'tools', 'train.py'), config_file, '--work-dir', work_dir,
                    *options], osp.join(work_dir, 'train.log'), label, progress, stage.config)
         if not osp.isfile(final):
