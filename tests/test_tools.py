@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 
@@ -56,20 +57,58 @@ def test_train_publishes_final_checkpoint(trained):
     assert (trained / 'iter_6.pth').is_file()
 
 
-def test_test_tool_writes_table_json_mat_and_plots(workspace, trained):
+def test_test_tool_writes_table_json_mat_and_plots(workspace, trained, monkeypatch):
     proc = run([TEST, FR_CONFIG, str(trained / 'final.pth'), '--work-dir', 'work_dirs/fr_test',
                 '--out', 'results.json', '--export-mat', 'mats'], workspace)
     assert 'Rank-1 (%)' in proc.stdout + proc.stderr
     record = json.loads((workspace / 'results.json').read_text())
-    assert set(record) >= {'metrics', 'config', 'checkpoint', 'date'}
-    assert 0.0 <= record['metrics']['tinyface/rank1'] <= 100.0
-    for name in ('probe.mat', 'gallery.mat', 'distractor.mat'):
-        assert (workspace / 'mats' / name).is_file()
-    from scipy.io import loadmat
-    assert loadmat(str(workspace / 'mats' / 'probe.mat'))['probe_feature_map'].shape == (80, 128)
-    assert loadmat(str(workspace / 'mats' / 'distractor.mat'))['distractor_feature_map'].shape == (100, 128)
+    assert set(record) >= {'metrics', 'config', 'checkpoint', 'date', 'seed', 'benchmark', 'per_probe'}
+    assert record['benchmark']['name'] == 'CentreFace (FR only)'
     for name in ('cmc.png', 'pr.png'):
         assert (workspace / 'work_dirs' / 'fr_test' / name).is_file()
+
+    # The JSON's metrics are what the official evaluation of the exported features gives.
+    from scipy.io import loadmat
+    from mmengine.config import Config
+    from lrfr.evaluation.functional import evaluate_identification
+    from lrfr.registry import DATASETS
+    from lrfr.structures import DISTRACTOR_LABEL
+    probe = loadmat(str(workspace / 'mats' / 'probe.mat'))['probe_feature_map']
+    matches = loadmat(str(workspace / 'mats' / 'gallery.mat'))['gallery_feature_map']
+    distractors = loadmat(str(workspace / 'mats' / 'distractor.mat'))['distractor_feature_map']
+    assert probe.shape == (80, 128) and distractors.shape == (100, 128)
+    monkeypatch.chdir(workspace)  # the config's data_root is relative
+    dataset = DATASETS.build(Config.fromfile(FR_CONFIG).test_dataloader.dataset)
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    gallery_labels = [i['gt_label'] for i in infos if i['subset'] == 'gallery']
+    num_matches = sum(label != DISTRACTOR_LABEL for label in gallery_labels)
+    assert num_matches == matches.shape[0] and set(gallery_labels[num_matches:]) == {DISTRACTOR_LABEL}
+    per_probe = record['per_probe']['tinyface']
+    assert per_probe['label'] == [i['gt_label'] for i in infos if i['subset'] == 'probe']
+    ref = evaluate_identification(probe, per_probe['label'], np.concatenate([matches, distractors]),
+                                  gallery_labels)
+    metrics = record['metrics']
+    for k in (1, 5, 10, 20, 50):
+        assert metrics[f'tinyface/rank{k}'] == pytest.approx(100 * ref[f'rank{k}'], abs=1e-9)
+    assert metrics['tinyface/mAP'] == pytest.approx(100 * ref['mAP'], abs=1e-9)
+    np.testing.assert_allclose(per_probe['ap'], ref['ap'], rtol=0, atol=1e-12)
+    assert per_probe['first_match_rank'] == ref['first_match_rank'].tolist()
+
+
+def test_test_tool_random_init_is_seeded(workspace):
+    """--random-init (the untrained reference row): same seed, same numbers; another seed, other numbers."""
+    def metrics(seed, out):
+        run([TEST, FR_CONFIG, '--random-init', '--work-dir', 'work_dirs/untrained', '--out', out, '--no-plots',
+             '--cfg-options', f'randomness.seed={seed}'], workspace)
+        record = json.loads((workspace / out).read_text())
+        assert record['checkpoint'] == 'random-init' and record['seed'] == seed
+        return record['per_probe']['tinyface']['ap']
+
+    first = metrics(0, 'r0.json')
+    assert metrics(0, 'r0b.json') == first
+    assert metrics(1, 'r1.json') != first
+    err = _error(run([TEST, FR_CONFIG], workspace, check=False))
+    assert 'give a CHECKPOINT or --random-init' in err
 
 
 def _state(path):
@@ -164,14 +203,24 @@ def test_missing_checkpoint_and_config(workspace):
 
 
 def test_demo_comparison_driver_on_a_reduced_schedule(workspace):
-    """The README's main command, cut to 4 iterations per run: every stage trains, the 4 rows are tested."""
+    """The README's main command, cut to 4 iterations per run and one seed: every stage trains, the rows are
+    tested, the table compares each row with the FR-only one and with the untrained reference."""
     import glob
     configs = sorted(glob.glob(osp.join(REPO, 'configs', 'demo', '*.py')))
-    proc = run([osp.join(REPO, 'tools', 'analysis_tools', 'run_benchmark.py'), *configs, '--out', 'table.md',
-                '--cfg-options', 'train_cfg.max_iters=4', 'train_cfg.val_interval=4',
+    proc = run([osp.join(REPO, 'tools', 'analysis_tools', 'run_benchmark.py'), *configs, '--seeds', '1',
+                '--out', 'table.md', '--cfg-options', 'train_cfg.max_iters=4', 'train_cfg.val_interval=4',
                 'default_hooks.checkpoint.interval=4'], workspace, timeout=900)
     table = (workspace / 'table.md').read_text().splitlines()
-    names = [line.split('|')[1].strip() for line in table[2:]]
-    assert names == ['CentreFace (FR only)', 'VDSR then CentreFace (independent)',
-                     'SR-FR joint (VDSR + CentreFace)', 'CSRI (VDSR + CentreFace)']
-    assert 'Rank-1 (%)' in proc.stdout
+    rows = [line for line in table[2:] if line.startswith('| ')]
+    names = [line.split('|')[1].strip() for line in rows]
+    assert names == ['CentreFace untrained (reference)', 'CentreFace (FR only) (FR-only baseline)',
+                     'VDSR then CentreFace (independent)', 'SR-FR joint (VDSR + CentreFace)',
+                     'CSRI (VDSR + CentreFace)']
+    assert all(line.split('|')[2].strip() == '1' for line in rows)  # one seed each
+    text = '\n'.join(table)
+    for name in names[2:]:
+        assert f'- {name} vs CentreFace (FR only): mAP ' in text
+    assert text.count('the untrained reference (CentreFace untrained (reference))') == 4
+    assert 'Rank-1 (%)' in proc.stdout and 'total time:' in proc.stdout
+    csri = workspace / 'work_dirs' / 'csri_vdsr-centreface_1xb32_demo-pairs-native' / 'seed0'
+    assert (csri / 'results.json').is_file() and (csri / 'train.log').is_file()

@@ -1,47 +1,104 @@
 """Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [--out results.json] [--export-mat DIR]``.
 
-Prints the benchmark table (from the config's metric), and on request writes the metrics as JSON, the
-features as the official TinyFace .mat files, and CMC / precision-recall plots into the work dir.
+Prints the benchmark table (from the config's metric). On request the identification metric itself writes
+the features as the official TinyFace .mat files and CMC / precision-recall plots (this tool only sets its
+``export_mat_dir`` / ``plot_dir`` / ``per_probe_file`` options), and this tool writes the metrics, the
+per-probe AP and first-match ranks, the seed and the config's ``benchmark`` entry as JSON (``--out``).
+``--random-init`` evaluates the model at its seeded initialisation instead of a checkpoint (the untrained
+reference row of the benchmark).
 """
 import argparse
+import json
 import os.path as osp
+import shutil
+import tempfile
+from typing import Dict, List, Optional
 
+from mmengine.config import Config
+from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 from _tool_args import add_common_args, finish_args
 from lrfr.apis import load_checkpoint_strict
-from lrfr.apis.test_outputs import request_features, write_test_outputs
+from lrfr.evaluation.reporting import write_results_json
 from lrfr.utils import register_all_modules
 from lrfr.utils.config_utils import load_config
+
+RANDOM_INIT = 'random-init'
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test an lrfr model')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', nargs='?', help='checkpoint file (omit with --random-init)')
+    parser.add_argument('--random-init', action='store_true',
+                        help='evaluate the model at its initialisation (seeded by randomness.seed)')
     parser.add_argument('--work-dir', help='directory for logs and plots')
-    parser.add_argument('--out', help='write metrics, config, checkpoint and date to this JSON file')
+    parser.add_argument('--out', help='write metrics, per-probe results, config, checkpoint, seed and date '
+                        'to this JSON file')
     parser.add_argument('--export-mat', metavar='DIR',
                         help='write probe.mat, gallery.mat, distractor.mat for the official MATLAB script')
     parser.add_argument('--no-plots', action='store_true', help='skip the CMC / PR curve PNGs')
     add_common_args(parser)
-    return finish_args(parser.parse_args())
+    args = finish_args(parser.parse_args())
+    if (args.checkpoint is None) == (not args.random_init):
+        parser.error('give a CHECKPOINT or --random-init (one of the two)')
+    return args
+
+
+def request_outputs(cfg: Config, export_mat_dir: Optional[str], plot_dir: Optional[str],
+                    per_probe_dir: Optional[str]) -> Dict[str, str]:
+    """Set the output options of every IdentificationMetric in ``cfg.test_evaluator``.
+
+    With several such metrics each gets a sub-folder ``<i>``. Returns metric prefix -> per-probe file.
+    """
+    evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
+    metrics: List[dict] = [e for e in evaluators if e.get('type') == 'IdentificationMetric']
+    per_probe: Dict[str, str] = {}
+    for i, metric in enumerate(metrics):
+        sub = '' if len(metrics) == 1 else str(i)
+        if export_mat_dir:
+            metric['export_mat_dir'] = osp.join(export_mat_dir, sub) if sub else export_mat_dir
+        if plot_dir:
+            metric['plot_dir'] = osp.join(plot_dir, sub) if sub else plot_dir
+        if per_probe_dir:
+            prefix = metric.get('prefix') or 'tinyface'
+            metric['per_probe_file'] = per_probe[prefix] = osp.join(per_probe_dir, f'{i}.json')
+    if (export_mat_dir or plot_dir) and not metrics:
+        print('no IdentificationMetric in the test evaluator: no .mat files or CMC/PR plots to write')
+    return per_probe
 
 
 def main() -> None:
     args = parse_args()
-    if not osp.isfile(args.checkpoint):
+    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     register_all_modules()  # before the config is read: mmpretrain:: bases need lrfr.compat's fixes
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from, cfg.resume = None, False  # loaded strictly below instead
-    if args.export_mat:
-        request_features(cfg)
-    runner = Runner.from_cfg(cfg)
-    load_checkpoint_strict(runner.model, args.checkpoint, config_name=args.config)
-    metrics = runner.test()
-    write_test_outputs(runner, metrics, config=args.config, checkpoint=args.checkpoint, out=args.out,
-                       export_mat_dir=args.export_mat, plot_dir=None if args.no_plots else runner.work_dir)
+    per_probe_dir = tempfile.mkdtemp(prefix='lrfr_per_probe_') if args.out else None
+    try:
+        per_probe = request_outputs(cfg, args.export_mat, None if args.no_plots else cfg.work_dir,
+                                    per_probe_dir)
+        runner = Runner.from_cfg(cfg)
+        if args.random_init:
+            runner.model.init_weights()  # the configured initialisation, after the Runner seeded it
+        else:
+            load_checkpoint_strict(runner.model, args.checkpoint, config_name=args.config)
+        metrics = runner.test()
+        if args.out and is_main_process():
+            records = {}
+            for prefix, path in per_probe.items():
+                with open(path) as f:
+                    records[prefix] = json.load(f)
+            write_results_json(args.out, metrics, args.config,
+                               RANDOM_INIT if args.random_init else args.checkpoint,
+                               seed=(cfg.get('randomness') or {}).get('seed'),
+                               benchmark=cfg.get('benchmark'), per_probe=records)
+            print(f'results written to {args.out}')
+    finally:
+        if per_probe_dir:
+            shutil.rmtree(per_probe_dir, ignore_errors=True)
 
 
 if __name__ == '__main__':

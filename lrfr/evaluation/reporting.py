@@ -203,24 +203,64 @@ def _plain(value: Any) -> Any:
 
 
 def write_results_json(path: str, metrics: Mapping[str, Any], config: str,
-                       checkpoint: Optional[str]) -> str:
-    """Write ``{"metrics": ..., "config": ..., "checkpoint": ..., "date": ...}`` (tools/test.py ``--out``).
+                       checkpoint: Optional[str], **extra: Any) -> str:
+    """Write ``{"metrics": ..., "config": ..., "checkpoint": ..., "date": ..., **extra}`` (tools/test.py ``--out``).
 
     Args:
         path (str): output file.
         metrics (Mapping): metric name -> value (e.g. ``{'tinyface/rank1': 32.1, ...}``).
         config (str): config file path.
         checkpoint (str, optional): checkpoint path.
+        **extra: more JSON-able entries; tools/test.py adds ``seed``, ``benchmark`` (the config's
+            ``benchmark`` dict) and ``per_probe`` (metric prefix -> :func:`write_per_probe_json` record).
 
     Returns:
         str: ``path``.
     """
     record = dict(metrics=_plain(dict(metrics)), config=str(config),
                   checkpoint=None if checkpoint is None else str(checkpoint),
-                  date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'))
+                  date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
+                  **{key: _plain(value) for key, value in extra.items()})
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with open(path, 'w') as f:
         json.dump(record, f, indent=2)
+    return path
+
+
+PER_PROBE_KEYS = ('probe_index', 'probe_file', 'label', 'ap', 'first_match_rank', 'valid')
+
+
+def write_per_probe_json(path: str, result: Result, probe_index: Sequence[Any],
+                         probe_label: Sequence[int], probe_file: Optional[Sequence[Optional[str]]] = None) -> str:
+    """Write each probe's outcome of an :func:`evaluate_identification` result as JSON.
+
+    The record holds, one entry per probe in the order evaluated: ``probe_index`` (dataset index),
+    ``probe_file`` (image path, None when unknown), ``label``, ``ap`` (fraction in [0, 1]),
+    ``first_match_rank`` (1-based, 0 = no match found) and ``valid`` (counted in the means).
+    ``mean(ap[valid])`` is the result's mAP and ``mean(first_match_rank[valid] == 1)`` its Rank-1:
+    the paired bootstrap of the benchmark table resamples these.
+
+    Args:
+        path (str): output file.
+        result (Mapping): an :func:`evaluate_identification` result.
+        probe_index (Sequence): the probes' dataset indices.
+        probe_label (Sequence[int]): the probes' identities.
+        probe_file (Sequence[str], optional): the probes' image paths. Defaults to None.
+
+    Returns:
+        str: ``path``.
+    """
+    num = int(result['num_probes'])
+    files = list(probe_file) if probe_file is not None else [None] * num
+    if not len(probe_index) == len(probe_label) == len(files) == num:
+        raise ValueError(f'write_per_probe_json: {len(probe_index)} indices, {len(probe_label)} labels and '
+                         f'{len(files)} files for {num} probes')
+    record = dict(probe_index=list(probe_index), probe_file=files, label=list(probe_label),
+                  ap=result['ap'], first_match_rank=result['first_match_rank'], valid=result['valid'],
+                  mAP=result['mAP'], ap_mode=result['ap_mode'])
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(_plain(record), f)
     return path
 
 

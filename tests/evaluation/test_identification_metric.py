@@ -1,4 +1,6 @@
 """IdentificationMetric: data samples in, the functional core's numbers out (in %), through mmengine."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -28,10 +30,12 @@ def make_samples(rng, num_probes=8, num_gallery=30, dim=5, flip=False):
     return samples, feats, flips, probe_lbl, gallery_lbl
 
 
-def test_metric_through_evaluator_matches_core():
+def test_metric_through_evaluator_matches_core(tmp_path):
     rng = np.random.default_rng(0)
     samples, feats, _, probe_lbl, gallery_lbl = make_samples(rng)
-    evaluator = Evaluator(METRICS.build(dict(type='IdentificationMetric', keep_features=True)))
+    evaluator = Evaluator(METRICS.build(dict(
+        type='IdentificationMetric', export_mat_dir=str(tmp_path / 'mats'), plot_dir=str(tmp_path / 'plots'),
+        per_probe_file=str(tmp_path / 'per_probe.json'))))
     # Arrival order shuffled (as several ranks would deliver it): sample_idx restores it.
     order = rng.permutation(len(samples))
     for start in range(0, len(order), 7):
@@ -44,8 +48,32 @@ def test_metric_through_evaluator_matches_core():
     assert metrics['tinyface/rank5'] == pytest.approx(100 * ref['rank5'], abs=1e-9)
     metric = evaluator.metrics[0]
     np.testing.assert_allclose(metric.last_result['cmc'], ref['cmc'])
-    assert torch.equal(metric.last_features['gallery_feats'], torch.from_numpy(feats[8:]))
-    assert metric.last_features['gallery_labels'].tolist() == gallery_lbl.tolist()
+    # What the options asked for, written by the metric in dataset order.
+    from scipy.io import loadmat
+    is_distractor = gallery_lbl == DISTRACTOR_LABEL
+    np.testing.assert_array_equal(loadmat(str(tmp_path / 'mats' / 'probe.mat'))['probe_feature_map'], feats[:8])
+    np.testing.assert_array_equal(loadmat(str(tmp_path / 'mats' / 'gallery.mat'))['gallery_feature_map'],
+                                  feats[8:][~is_distractor])
+    np.testing.assert_array_equal(loadmat(str(tmp_path / 'mats' / 'distractor.mat'))['distractor_feature_map'],
+                                  feats[8:][is_distractor])
+    for name in ('cmc.png', 'pr.png'):
+        assert (tmp_path / 'plots' / name).read_bytes()[:4] == b'\x89PNG'
+    per_probe = json.loads((tmp_path / 'per_probe.json').read_text())
+    assert per_probe['probe_index'] == list(range(8))
+    assert per_probe['label'] == probe_lbl.tolist()
+    np.testing.assert_allclose(per_probe['ap'], ref['ap'])
+    assert per_probe['first_match_rank'] == ref['first_match_rank'].tolist()
+    assert 100 * np.mean(per_probe['ap']) == pytest.approx(metrics['tinyface/mAP'])
+    assert 100 * np.mean(np.array(per_probe['first_match_rank']) == 1) == pytest.approx(metrics['tinyface/rank1'])
+
+
+def test_metric_writes_nothing_unless_asked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    samples = make_samples(np.random.default_rng(3))[0]
+    metric = METRICS.build(dict(type='IdentificationMetric'))
+    metric.process(None, [s.to_dict() for s in samples])
+    metric.evaluate(len(samples))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_flip_fusion_l2_and_options():

@@ -9,7 +9,8 @@ from scipy.io import loadmat
 
 from lrfr.evaluation.functional import evaluate_identification
 from lrfr.evaluation.reporting import (export_mat, find_metric, load_results_json, make_table,
-                                       plot_cmc, plot_pr, write_results_json)
+                                       plot_cmc, plot_pr, write_per_probe_json,
+                                       write_results_json)
 from lrfr.structures import DISTRACTOR_LABEL
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -79,9 +80,9 @@ def test_results_json_roundtrip_and_table_tool(tmp_path, capsys):
     tool = load_tool('benchmark_table')
     tool.main([a, str(b), '--markdown'])
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == '| Method | Rank-1 (%) | Rank-20 (%) | Rank-50 (%) | mAP (%) |'
-    assert '| cf_tinyface | 32.1 | 44.5 | 48.4 | 24.6 |' in out
-    assert '| csri | 44.8 | 60.4 | 65.1 | 36.2 |' in out
+    assert out.splitlines()[0] == '| Method | Seeds | Rank-1 (%) | Rank-20 (%) | Rank-50 (%) | mAP (%) |'
+    assert '| cf_tinyface | 1 | 32.1 | 44.5 | 48.4 | 24.6 |' in out
+    assert '| csri | 1 | 44.8 | 60.4 | 65.1 | 36.2 |' in out
     tool.main([a, '--names', 'CentreFace'])
     ascii_out = capsys.readouterr().out
     assert 'CentreFace' in ascii_out and '+---' in ascii_out
@@ -89,6 +90,23 @@ def test_results_json_roundtrip_and_table_tool(tmp_path, capsys):
         tool.main([str(tmp_path / 'missing.json')])
     with pytest.raises(SystemExit, match='--names'):
         tool.main([a, str(b), '--names', 'only-one'])
+
+
+def test_per_probe_json_matches_the_result(tmp_path):
+    res = small_result(4)
+    path = write_per_probe_json(str(tmp_path / 'pp.json'), res, [10, 11, 12, 13, 14], [0, 1, 2, 3, 4],
+                                [f'p{i}.jpg' for i in range(5)])
+    record = json.loads(open(path).read())
+    assert record['probe_index'] == [10, 11, 12, 13, 14] and record['probe_file'][2] == 'p2.jpg'
+    np.testing.assert_allclose(record['ap'], res['ap'])
+    assert record['first_match_rank'] == res['first_match_rank'].tolist()
+    assert np.mean(record['ap']) == pytest.approx(res['mAP'])
+    assert np.mean(np.array(record['first_match_rank']) == 1) == pytest.approx(res['rank1'])
+    with pytest.raises(ValueError, match='write_per_probe_json: 2 indices, 5 labels and 5 files for 5 probes'):
+        write_per_probe_json(str(tmp_path / 'bad.json'), res, [0, 1], [0] * 5)
+    extra = load_results_json(write_results_json(str(tmp_path / 'r.json'), {'x/mAP': 1.0}, 'c.py', None,
+                                                 seed=3, per_probe={'x': record}))
+    assert extra['seed'] == 3 and extra['per_probe']['x']['ap'] == record['ap']
 
 
 def test_make_table_markdown():

@@ -1,42 +1,56 @@
-"""Train and test a list of configs, then print the paper's Table 5 layout.
+"""Train and test a list of configs over several seeds, then print the paper's Table 5 layout with error bars.
 
-    python tools/analysis_tools/run_benchmark.py configs/demo/*.py --out demo_table.md
+    python tools/analysis_tools/run_benchmark.py configs/demo/*.py --seeds 2 --out demo_table.md
 
 Configs run in dependency order: a config whose ``load_from`` (or an ``init_cfg`` checkpoint) points into
-``work_dirs/<other config>/`` runs after that other config. Each is trained with ``tools/train.py``; the
-configs that declare ``benchmark = dict(name=..., row=...)`` are the table's rows (in ``row`` order) and are
-then tested with ``tools/test.py`` on their final checkpoint. Both tools run as child processes, so each run
-starts from clean global state.
+``work_dirs/<other config>/`` runs after that other config. Every seed ``s`` (0..N-1) re-runs the whole chain
+in ``work_dirs/<config>/seed<s>/``: the driver dumps a resolved config there with ``randomness.seed = s`` and
+every ``work_dirs/<other>/<file>.pth`` reference rewritten to ``work_dirs/<other>/seed<s>/<file>.pth``, trains
+it with ``tools/train.py`` and, for the table's rows (configs that declare ``benchmark = dict(name=...,
+row=...)``), tests the final checkpoint with ``tools/test.py --out``. A row with ``benchmark.train=False`` is
+not trained: it is tested at its seeded initialisation (the untrained reference). Each tool runs as a child
+process (clean global state); its output goes to ``train.log`` / ``test.log`` in the seed's folder and a live
+line shows stage, seed, iteration, loss and ETA. The table (mean ± std over seeds, paired bootstrap intervals
+against the FR-only row) comes from ``benchmark_table.py``, which reads the same results files.
 """
 import argparse
-import functools
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, TextIO
 
 from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 WORK_ROOT = 'work_dirs'  # configs refer to earlier stages as work_dirs/<config name>/final.pth
+PLAIN_INTERVAL_S = 10.0  # not a terminal (CI, a pipe): one progress line this often
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Train + test configs and print a benchmark table')
+class StageError(RuntimeError):
+    """A stage failed: the message is one line naming the config, the seed and the log file."""
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train + test configs over seeds and print a benchmark table')
     parser.add_argument('configs', nargs='+', help='config files (any order)')
+    parser.add_argument('--seeds', type=int, default=2,
+                        help='train every stage with seeds 0..N-1 (default 2: the least that gives a std)')
     parser.add_argument('--out', help='write the table as Markdown to this file')
+    parser.add_argument('--baseline', default=None,
+                        help='benchmark name of the FR-only row (default: the config with benchmark.baseline=True)')
     parser.add_argument('--cfg-options', nargs='+', default=[],
-                        help='overrides passed to every train run, e.g. train_cfg.max_iters=20')
+                        help='overrides passed to every train and test run, e.g. train_cfg.max_iters=20')
     parser.add_argument('--skip-existing', action='store_true',
-                        help='reuse runs whose work dir already has final.pth and results.json')
-    return parser.parse_args()
+                        help='reuse stages whose seed folder already has final.pth (and results.json for rows)')
+    parser.add_argument('--debug', action='store_true', help='show tracebacks instead of one-line errors')
+    return parser.parse_args(argv)
 
 
-@functools.lru_cache(maxsize=None)
 def read_config(path: str) -> Config:
-    """Each config is parsed once per driver run (read-only here: ordering, test decision, row label)."""
     return Config.fromfile(path)
 
 
@@ -55,18 +69,51 @@ def _checkpoint_refs(node) -> List[str]:
     return []
 
 
-def order_by_dependency(configs: List[str]) -> List[str]:
-    """Topological order: producers of ``work_dirs/<name>/...`` checkpoints before their consumers."""
+def seed_dir(config: str, seed: int) -> str:
+    return osp.join(WORK_ROOT, stem(config), f'seed{seed}')
+
+
+def per_seed_path(ref: str, seed: int) -> str:
+    """``work_dirs/<name>/<file>.pth`` -> ``work_dirs/<name>/seed<seed>/<file>.pth``."""
+    _, name, rest = ref.split('/', 2)
+    return '/'.join((WORK_ROOT, name, f'seed{seed}', rest))
+
+
+def _rewrite(node, seed: int):
+    if isinstance(node, dict):
+        return {key: _rewrite(value, seed) for key, value in node.items()}
+    if isinstance(node, (list, tuple)):
+        return type(node)(_rewrite(value, seed) for value in node)
+    if _checkpoint_refs(node):
+        return per_seed_path(node, seed)
+    return node
+
+
+def seeded_config(cfg: Config, seed: int) -> Config:
+    """A copy of ``cfg`` for one seed: ``randomness.seed = seed``, earlier stages' checkpoints of that seed."""
+    data = _rewrite(cfg.to_dict(), seed)
+    data['randomness'] = {**(data.get('randomness') or {}), 'seed': seed}
+    return Config(data)
+
+
+def order_by_dependency(configs: List[str], cfgs: Optional[Dict[str, Config]] = None,
+                        seeds: int = 1) -> List[str]:
+    """Topological order: producers of ``work_dirs/<name>/...`` checkpoints before their consumers.
+
+    A reference to a config not in the list must already be trained for every seed.
+    """
+    cfgs = cfgs if cfgs is not None else {config: read_config(config) for config in configs}
     by_name = {stem(c): c for c in configs}
     needs: Dict[str, List[str]] = {}
     for config in configs:
-        refs = _checkpoint_refs(read_config(config).to_dict())
-        deps = [ref.split('/')[1] for ref in refs]
-        missing = [d for d in deps if d not in by_name and not osp.isdir(osp.join(WORK_ROOT, d))]
-        if missing:
-            raise FileNotFoundError(f'{config} starts from work_dirs/{missing[0]}/, which is neither in the '
-                                    'list of configs nor already trained; add that config to the command')
-        needs[stem(config)] = [d for d in deps if d in by_name]
+        refs = _checkpoint_refs(cfgs[config].to_dict())
+        for ref in refs:
+            dep = ref.split('/')[1]
+            missing = [s for s in range(seeds) if not osp.isfile(per_seed_path(ref, s))]
+            if dep not in by_name and missing:
+                raise ValueError(f'{config} starts from {ref}, which is neither made by a config of the list nor '
+                                 f'there for seed {missing[0]} ({per_seed_path(ref, missing[0])}); add that config')
+        needs[stem(config)] = [ref.split('/')[1] for ref in refs if ref.split('/')[1] in by_name]
     ordered: List[str] = []
     visiting = set()
 
@@ -85,69 +132,188 @@ def order_by_dependency(configs: List[str]) -> List[str]:
     return [by_name[name] for name in ordered]
 
 
-def run(cmd: List[str], log_file: str) -> None:
-    env = {**os.environ, 'PYTHONPATH': REPO + os.pathsep + os.environ.get('PYTHONPATH', '')}
+# mmengine's log lines: "Iter(train) [ 50/300]  ... eta: 0:00:20  ...  loss: 2.3456  loss_cls: ..."
+_ITER = re.compile(r'Iter\((train|val|test)\)\s*\[\s*(\d+)/(\d+)\]')
+_ETA = re.compile(r'\beta: (\S+)')
+_LOSS = re.compile(r'\bloss: (\S+)')
+
+
+def parse_progress(line: str) -> Optional[Dict[str, str]]:
+    """Phase, iteration, total, ETA and loss of an mmengine log line (None when it reports none)."""
+    match = _ITER.search(line)
+    if not match:
+        return None
+    out = dict(phase=match.group(1), iter=match.group(2), total=match.group(3))
+    for key, pattern in (('eta', _ETA), ('loss', _LOSS)):
+        found = pattern.search(line[match.end():])
+        if found:
+            out[key] = found.group(1)
+    return out
+
+
+class Progress:
+    """One live status line: rewritten in place on a terminal, printed every ``interval`` s otherwise."""
+
+    def __init__(self, stream: Optional[TextIO] = None, interval: float = PLAIN_INTERVAL_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream = stream if stream is not None else sys.stdout
+        self.interval, self.clock = interval, clock
+        self.tty = bool(getattr(self.stream, 'isatty', lambda: False)())
+        self.last = -float('inf')
+        self.width = 0
+
+    def status(self, text: str) -> None:
+        now = self.clock()
+        if self.tty:
+            self.stream.write('\r' + text.ljust(self.width))
+            self.width = len(text)
+            self.stream.flush()
+        elif now - self.last >= self.interval:
+            self.stream.write(text + '\n')
+            self.stream.flush()
+        else:
+            return
+        self.last = now
+
+    def line(self, text: str) -> None:
+        """A permanent line (stage done, summary)."""
+        if self.tty and self.width:
+            self.stream.write('\r' + ' ' * self.width + '\r')
+            self.width = 0
+        self.stream.write(text + '\n')
+        self.stream.flush()
+        self.last = -float('inf')  # the next status line shows at once
+
+
+def run_stage(cmd: List[str], log_file: str, label: str, progress: Progress, config: str) -> None:
+    """Run a tool on ``config``, copying its output to ``log_file`` and its progress to the status line."""
+    env = {**os.environ, 'PYTHONPATH': REPO + os.pathsep + os.environ.get('PYTHONPATH', ''),
+           'PYTHONUNBUFFERED': '1'}  # lines reach the log (and the status line) as they are printed
+    progress.line(f'{label}: running, log {log_file}')
     with open(log_file, 'w', encoding='utf-8') as log:
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    if proc.returncode != 0:
-        with open(log_file, encoding='utf-8') as log:
-            tail = ''.join(log.readlines()[-30:])
-        raise RuntimeError(f'command failed ({proc.returncode}): {" ".join(cmd)}\n--- last lines of '
-                           f'{log_file} ---\n{tail}')
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+                                errors='replace')
+        last = ''
+        for line in proc.stdout:
+            log.write(line)
+            log.flush()  # the log can be followed (tail -f) while the stage runs
+            if line.strip():
+                last = line.strip()
+            state = parse_progress(line)
+            if state:
+                extra = ''.join(f', {k} {state[k]}' for k in ('loss', 'eta') if k in state)
+                progress.status(f'{label}: {state["phase"]} iter {state["iter"]}/{state["total"]}{extra}')
+        code = proc.wait()
+    if code != 0:
+        raise StageError(f'{label} failed (exit {code}, config {config}): {last[:300]}; full log: {log_file}')
 
 
-def train_and_test(config: str, cfg_options: List[str], skip_existing: bool) -> Optional[str]:
-    """Train one config and test its final checkpoint; return the results JSON path (None: no test set)."""
-    work_dir = osp.join(WORK_ROOT, stem(config))
+@dataclass
+class Stage:
+    config: str
+    seed: int
+    cfg: Config
+
+    @property
+    def benchmark(self) -> Optional[dict]:
+        return self.cfg.get('benchmark')
+
+    @property
+    def tested(self) -> bool:
+        return self.benchmark is not None  # plan() checked that it has a test_dataloader
+
+    @property
+    def trained(self) -> bool:
+        return self.benchmark is None or self.benchmark.get('train', True)
+
+
+def run_one(stage: Stage, label: str, cfg_options: List[str], skip_existing: bool,
+            progress: Progress) -> Optional[str]:
+    """Train and test one config for one seed; return its results JSON (None: not a table row)."""
+    work_dir = seed_dir(stage.config, stage.seed)
+    final, results = osp.join(work_dir, 'final.pth'), osp.join(work_dir, 'results.json')
+    done = (not stage.trained or osp.isfile(final)) and (not stage.tested or osp.isfile(results))
+    if skip_existing and done:
+        progress.line(f'{label}: done before, reused ({work_dir})')
+        return results if stage.tested else None
+    # A training that finished is reused even when its test is still to do (or failed).
+    reuse_training = skip_existing and stage.trained and osp.isfile(final)
     os.makedirs(work_dir, exist_ok=True)
-    final = osp.join(work_dir, 'final.pth')
-    results = osp.join(work_dir, 'results.json')
-    cfg = read_config(config)
-    # Only table rows are tested; earlier stages report their validation at the end of training.
-    has_test = cfg.get('benchmark') is not None and cfg.get('test_dataloader') is not None
-    if skip_existing and osp.isfile(final) and (osp.isfile(results) or not has_test):
-        print(f'[skip] {stem(config)}: already trained', flush=True)
-        return results if has_test else None
+    for stale in ((results,) if reuse_training else (final, results)):
+        if osp.lexists(stale):  # a failed rerun must not leave an older run's files to be reused
+            os.remove(stale)
+    config_file = osp.join(work_dir, stem(stage.config) + '.py')
+    seeded_config(stage.cfg, stage.seed).dump(config_file)
     options = ['--cfg-options', *cfg_options] if cfg_options else []
-    start = time.time()
-    run([sys.executable, osp.join(REPO, 'tools', 'train.py'), config, '--work-dir', work_dir, *options],
-        osp.join(work_dir, 'train_stdout.log'))
-    if not osp.isfile(final):
-        raise RuntimeError(f'{config}: training finished without a checkpoint in {work_dir}')
-    line = f'[train] {stem(config)}: {time.time() - start:.0f} s'
-    if has_test:
+    start, parts = time.time(), []
+    if reuse_training:
+        parts.append('training reused')
+    elif stage.trained:
+        run_stage([sys.executable, osp.join(REPO, 'tools', 'train.py'), config_file, '--work-dir', work_dir,
+                   *options], osp.join(work_dir, 'train.log'), label, progress, stage.config)
+        if not osp.isfile(final):
+            raise StageError(f'{label}: training of {stage.config} ended without {final}; '
+                             f'full log: {osp.join(work_dir, "train.log")}')
+        parts.append(f'trained in {time.time() - start:.0f} s')
+    if stage.tested:
         start = time.time()
-        run([sys.executable, osp.join(REPO, 'tools', 'test.py'), config, final, '--work-dir', work_dir,
-             '--out', results], osp.join(work_dir, 'test_stdout.log'))
-        line += f', [test] {time.time() - start:.0f} s'
-    print(line, flush=True)
-    return results if has_test else None
+        checkpoint = [final] if stage.trained else ['--random-init']
+        run_stage([sys.executable, osp.join(REPO, 'tools', 'test.py'), config_file, *checkpoint,
+                   '--work-dir', work_dir, '--out', results, '--no-plots', *options],
+                  osp.join(work_dir, 'test.log'), label + ' [test]', progress, stage.config)
+        parts.append(f'tested in {time.time() - start:.0f} s')
+    progress.line(f'{label}: {", ".join(parts)} (logs in {work_dir})')
+    return results if stage.tested else None
 
 
-def main() -> None:
-    args = parse_args()
-    for config in args.configs:
+def plan(configs: List[str], seeds: int) -> List[Stage]:
+    """Check the input and list the stages: every config in dependency order, for each seed."""
+    if seeds < 1:
+        raise ValueError(f'--seeds must be at least 1, got {seeds}')
+    for config in configs:
         if not osp.isfile(config):
-            raise FileNotFoundError(f'config not found: {config}')
+            raise ValueError(f'config not found: {config}')
+    cfgs = {config: read_config(config) for config in configs}
+    for config, cfg in cfgs.items():
+        if cfg.get('benchmark') is not None and cfg.get('test_dataloader') is None:
+            raise ValueError(f'{config} declares a table row (benchmark) but has no test_dataloader to test it on')
+    if not any(cfg.get('benchmark') is not None for cfg in cfgs.values()):
+        raise ValueError(f'none of the {len(configs)} configs ({", ".join(map(stem, configs))}) declares a table '
+                         "row: add benchmark = dict(name='...', row=1) to the configs to compare")
+    ordered = order_by_dependency(configs, cfgs, seeds)
+    return [Stage(config, seed, cfgs[config]) for seed in range(seeds) for config in ordered]
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    try:
+        _main(args)
+    except (StageError, ValueError, KeyError, FileNotFoundError) as e:
+        if args.debug:
+            raise
+        raise SystemExit(f'run_benchmark: {e}') from None
+
+
+def _main(args: argparse.Namespace) -> None:
+    stages = plan(args.configs, args.seeds)
+    progress = Progress()
     start = time.time()
-    rows = []
-    for config in order_by_dependency(args.configs):
-        results = train_and_test(config, args.cfg_options, args.skip_existing)
-        benchmark = read_config(config).get('benchmark')
-        if results is not None and benchmark is not None:
-            rows.append((benchmark.get('row', len(rows)), benchmark['name'], results))
+    results: List[str] = []
+    for k, stage in enumerate(stages, 1):
+        label = f'stage {k}/{len(stages)} {stem(stage.config)} seed {stage.seed}'
+        path = run_one(stage, label, args.cfg_options, args.skip_existing, progress)
+        if path is not None:
+            results.append(path)
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-    from benchmark_table import COLUMNS, build_rows, column_title  # the table tool, reused
-    from lrfr.evaluation.reporting import make_table
-    rows.sort(key=lambda row: row[0])  # benchmark.row orders the table; else run order
-    names, paths = [name for _, name, _ in rows], [path for _, _, path in rows]
-    body = build_rows(paths, names, COLUMNS, prefix=None)
-    header = ['Method'] + [f'{column_title(c)} (%)' for c in COLUMNS]
-    print(make_table(header, body, title=' Table 5 layout '))
-    print(f'total time: {time.time() - start:.0f} s')
+    import benchmark_table  # the table tool: one implementation for both tools
+    rows = benchmark_table.load_rows(results)
+    print(benchmark_table.render(rows, args.baseline, title=' Table 5 layout '))
+    minutes, seconds = divmod(int(time.time() - start), 60)
+    print(f'total time: {minutes} min {seconds} s for {len(stages)} stages ({args.seeds} seed(s)); '
+          f'logs and results: {WORK_ROOT}/<config>/seed<s>/ (train.log, test.log, results.json)')
     if args.out:
         with open(args.out, 'w', encoding='utf-8') as f:
-            f.write(make_table(header, body, markdown=True) + '\n')
+            f.write(benchmark_table.render(rows, args.baseline, markdown=True) + '\n')
         print(f'table written to {args.out}')
 
 

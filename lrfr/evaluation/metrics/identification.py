@@ -1,4 +1,5 @@
 """1:N identification metric (CMC / mAP) on the TinyFace protocol, as an mmengine metric plugin."""
+import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -10,7 +11,7 @@ from lrfr.registry import METRICS
 from lrfr.structures import SUBSET_GALLERY, SUBSET_PROBE
 from ..functional.identification import (AP_MODES, DISTANCES, NO_MATCH_POLICIES,
                                          evaluate_identification)
-from ..reporting import make_table
+from ..reporting import export_mat, make_table, plot_cmc, plot_pr, write_per_probe_json
 from ._embeddings import dataset_order, sample_embedding, sample_label, stack
 
 
@@ -31,9 +32,10 @@ class IdentificationMetric(BaseMetric):
     rank 0 computes; no rank builds a distance matrix.
 
     After :meth:`compute_metrics`, ``self.last_result`` holds the full result (CMC
-    curve, per-probe AP, match ranks: what :mod:`lrfr.evaluation.reporting` plots) and,
-    with ``keep_features=True``, ``self.last_features`` the probe/gallery features and
-    labels in dataset order (for ``export_mat``). Both stay None on other ranks.
+    curve, per-probe AP, match ranks). The metric itself writes what its options ask
+    for, on the rank that computes (``tools/test.py`` only sets the options): the
+    official ``.mat`` features (``export_mat_dir``), CMC / PR plots (``plot_dir``) and
+    the per-probe AP and first-match rank (``per_probe_file``).
 
     Example::
 
@@ -54,8 +56,13 @@ class IdentificationMetric(BaseMetric):
             Defaults to ``'zero'``.
         device (str, optional): where to compute (e.g. ``'cuda'``). Defaults to None (CPU,
             where the gathered features are).
-        keep_features (bool): keep the last features in ``self.last_features``. Defaults
-            to False.
+        export_mat_dir (str, optional): write ``probe.mat``, ``gallery.mat`` and
+            ``distractor.mat`` there (:func:`~lrfr.evaluation.reporting.export_mat`).
+            Defaults to None.
+        plot_dir (str, optional): write ``cmc.png`` and ``pr.png`` there. Defaults to None.
+        per_probe_file (str, optional): write each probe's dataset index, file, label,
+            AP and first-match rank as JSON
+            (:func:`~lrfr.evaluation.reporting.write_per_probe_json`). Defaults to None.
         collect_device (str): ``'cpu'`` or ``'gpu'`` for gathering. Defaults to ``'cpu'``.
         prefix (str, optional): metric key prefix. Defaults to None (``'tinyface'``).
         collect_dir (str, optional): folder for CPU gathering. Defaults to None.
@@ -73,7 +80,9 @@ class IdentificationMetric(BaseMetric):
                  gallery_chunk_size: Optional[int] = None,
                  no_match: str = 'zero',
                  device: Optional[str] = None,
-                 keep_features: bool = False,
+                 export_mat_dir: Optional[str] = None,
+                 plot_dir: Optional[str] = None,
+                 per_probe_file: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None) -> None:
@@ -95,9 +104,10 @@ class IdentificationMetric(BaseMetric):
         self.gallery_chunk_size = gallery_chunk_size
         self.no_match = no_match
         self.device = device
-        self.keep_features = keep_features
+        self.export_mat_dir = export_mat_dir
+        self.plot_dir = plot_dir
+        self.per_probe_file = per_probe_file
         self.last_result: Optional[Dict[str, Any]] = None
-        self.last_features: Optional[Dict[str, Any]] = None
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         """Keep, per sample, its fused feature, label, subset and dataset index (one entry
@@ -108,7 +118,8 @@ class IdentificationMetric(BaseMetric):
                 feat=sample_embedding(sample, self.flip_fusion, self.l2_normalize, name),
                 label=sample_label(sample, name),
                 subset=sample.get('subset'),
-                sample_idx=sample.get('sample_idx')))
+                sample_idx=sample.get('sample_idx'),
+                img_path=sample.get('img_path')))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         """Split probes / gallery in dataset order, evaluate, print the table.
@@ -140,12 +151,7 @@ class IdentificationMetric(BaseMetric):
             ap_mode=self.ap_mode, ranks=self.ranks, chunk_size=self.chunk_size,
             gallery_chunk_size=self.gallery_chunk_size, no_match=self.no_match, device=device)
         self.last_result = result
-        if self.keep_features:
-            self.last_features = dict(
-                probe_feats=probe_feats, probe_labels=probe_labels,
-                gallery_feats=gallery_feats, gallery_labels=gallery_labels,
-                probe_sample_idx=[r['sample_idx'] for r in probe],
-                gallery_sample_idx=[r['sample_idx'] for r in gallery])
+        self._write_outputs(result, probe, probe_feats, gallery_feats, gallery_labels)
 
         metrics = {f'rank{k}': 100.0 * result[f'rank{k}'] for k in self.ranks}
         metrics['mAP'] = 100.0 * result['mAP']
@@ -156,3 +162,20 @@ class IdentificationMetric(BaseMetric):
                            label_column=False)
         print_log('\n' + table, logger='current')
         return metrics
+
+    def _write_outputs(self, result: Dict[str, Any], probe: List[dict], probe_feats: Any,
+                       gallery_feats: Any, gallery_labels: np.ndarray) -> None:
+        """Write the files the options ask for (features in dataset order, as the protocol files)."""
+        written = []
+        if self.export_mat_dir:
+            written += sorted(export_mat(self.export_mat_dir, probe_feats, gallery_feats,
+                                         gallery_labels).values())
+        if self.plot_dir:
+            written += [plot_cmc(result, osp.join(self.plot_dir, 'cmc.png')),
+                        plot_pr(result, osp.join(self.plot_dir, 'pr.png'))]
+        if self.per_probe_file:
+            written.append(write_per_probe_json(
+                self.per_probe_file, result, [r['sample_idx'] for r in probe],
+                [r['label'] for r in probe], [r.get('img_path') for r in probe]))
+        if written:
+            print_log(f'{type(self).__name__}: wrote {", ".join(written)}', logger='current')
