@@ -1,4 +1,4 @@
-"""Inference: build a model from a config and checkpoint, embed face images, enrol a gallery, identify faces.
+"""Inference: build a model from a config and checkpoint, embed face images (the gallery is in gallery.py).
 
     >>> from lrfr.apis import FaceGallery, extract_embeddings, init_model
     >>> model = init_model('configs/demo/csri_vdsr-centreface_1xb32_demo-pairs-native.py',
@@ -11,7 +11,7 @@
 Images go through the config's test pipeline (the same resizing the benchmark used), so a deployed model sees
 faces exactly as it was evaluated; the embedding is the model's ``predict`` output (for CSRI: SR then FR).
 """
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 
 from lrfr import compat
+from lrfr.datasets.transforms.loading import FaceImageError
 from lrfr.evaluation.metrics import sample_embedding
 from lrfr.registry import MODELS
 from .checkpoint import load_checkpoint_strict
@@ -31,7 +32,8 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None, dev
                cfg_options: Optional[dict] = None) -> torch.nn.Module:
     """Build the config's model in eval mode on ``device``, with ``checkpoint`` loaded strictly if given.
 
-    The config is kept as ``model.cfg`` (its test pipeline prepares images for :func:`extract_embeddings`).
+    The config is kept as ``model.cfg`` (its test pipeline prepares images for :func:`extract_embeddings`),
+    the checkpoint path as ``model.checkpoint_path``.
     Like the tools, this applies the stack fixes of :func:`lrfr.compat.apply` first (torch >= 2.6 must read
     mmengine's checkpoints; mmpretrain models must import without mmcv's noise).
     """
@@ -44,6 +46,7 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None, dev
     if checkpoint is not None:
         load_checkpoint_strict(model, checkpoint, config_name=str(config) if isinstance(config, str) else None)
     model.cfg = cfg
+    model.checkpoint_path = checkpoint  # galleries record which weights made their embeddings
     return model.to(device).eval()
 
 
@@ -56,7 +59,43 @@ def _test_pipeline(model: torch.nn.Module) -> Compose:
     return Compose(loader['dataset']['pipeline'])
 
 
+def test_pipeline(model: torch.nn.Module) -> Compose:
+    """The model config's test pipeline (how ``tools/test.py`` prepared the faces it was evaluated on)."""
+    return _test_pipeline(model)
+
+
 @torch.no_grad()
+def iter_embeddings(model: torch.nn.Module, images: Sequence[ImageLike], batch_size: int = 32,
+                    flip_fusion: Optional[bool] = None, l2_normalize: bool = False,
+                    skip_bad: bool = False) -> Iterator[Tuple[List[int], torch.Tensor]]:
+    """Embed faces batch by batch: yields ``(positions in images, (n, D) embeddings)`` per batch.
+
+    Only one batch of decoded images is held at a time, so a gallery of any size streams through in bounded
+    memory. An unreadable image raises :class:`~lrfr.datasets.transforms.loading.FaceImageError` naming the
+    file, or, with ``skip_bad``, is left out (its position is missing from the yielded positions; the
+    caller counts them). Arguments as in :func:`extract_embeddings`.
+    """
+    pipeline = _test_pipeline(model)
+    if flip_fusion is None:
+        flip_fusion = bool(getattr(model, 'flip_test', False))
+    for start in range(0, len(images), batch_size):
+        batch, kept = [], []
+        for i, image in enumerate(images[start:start + batch_size], start):
+            item = dict(img_path=image) if isinstance(image, str) else dict(img=image, img_path=f'<image {i}>')
+            try:
+                batch.append(pipeline(dict(item, sample_idx=i)))
+            except FaceImageError:
+                if not skip_bad:
+                    raise
+                continue
+            kept.append(i)
+        if not batch:
+            continue
+        feats = [sample_embedding(sample.to_dict(), flip_fusion, l2_normalize, 'extract_embeddings')
+                 for sample in model.test_step(pseudo_collate(batch))]
+        yield kept, torch.stack(feats)
+
+
 def extract_embeddings(model: torch.nn.Module, images: Sequence[ImageLike], batch_size: int = 32,
                        flip_fusion: Optional[bool] = None, l2_normalize: bool = False) -> torch.Tensor:
     """Embed face images (file paths, or HWC uint8 BGR arrays) with the model's test pipeline.
@@ -72,64 +111,7 @@ def extract_embeddings(model: torch.nn.Module, images: Sequence[ImageLike], batc
     Returns:
         torch.Tensor: ``(N, D)`` float32 embeddings on the CPU, in input order.
     """
-    pipeline = _test_pipeline(model)
-    if flip_fusion is None:
-        flip_fusion = bool(getattr(model, 'flip_test', False))
-    feats: List[torch.Tensor] = []
-    for start in range(0, len(images), batch_size):
-        batch = []
-        for i, image in enumerate(images[start:start + batch_size], start):
-            item = dict(img_path=image) if isinstance(image, str) else dict(img=image, img_path=f'<image {i}>')
-            batch.append(pipeline(dict(item, sample_idx=i)))
-        for sample in model.test_step(pseudo_collate(batch)):
-            feats.append(sample_embedding(sample.to_dict(), flip_fusion, l2_normalize, 'extract_embeddings'))
+    feats = [f for _, f in iter_embeddings(model, images, batch_size, flip_fusion, l2_normalize)]
     if not feats:
         raise ValueError('extract_embeddings: no images given')
-    return torch.stack(feats)
-
-
-class FaceGallery:
-    """A 1:N gallery: enrol labelled faces, then rank them for each query face (closest first).
-
-    Args:
-        model: a model from :func:`init_model`.
-        distance (str): ``'euclidean'`` (the TinyFace protocol) or ``'cosine'`` (``1 - cos``).
-        batch_size (int): images per forward pass. Defaults to 32.
-    """
-
-    def __init__(self, model: torch.nn.Module, distance: str = 'euclidean', batch_size: int = 32) -> None:
-        if distance not in ('euclidean', 'cosine'):
-            raise ValueError(f"distance must be 'euclidean' or 'cosine', got {distance!r}")
-        self.model = model
-        self.distance = distance
-        self.batch_size = batch_size
-        self.feats = torch.empty(0)
-        self.labels: List[Any] = []
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def _embed(self, images: Sequence[ImageLike]) -> torch.Tensor:
-        return extract_embeddings(self.model, images, self.batch_size, l2_normalize=self.distance == 'cosine')
-
-    def enrol(self, images: Sequence[ImageLike], labels: Sequence[Any]) -> None:
-        """Add faces with their identities (any hashable labels; one identity may have several faces)."""
-        if len(images) != len(labels):
-            raise ValueError(f'enrol: {len(images)} images but {len(labels)} labels')
-        feats = self._embed(images)
-        self.feats = feats if len(self) == 0 else torch.cat([self.feats, feats])
-        self.labels.extend(labels)
-
-    def identify(self, images: Sequence[ImageLike], top_k: int = 5) -> List[List[Tuple[Any, float]]]:
-        """For each query face, the ``top_k`` closest enrolled faces as ``(label, distance)``, closest first."""
-        if len(self) == 0:
-            raise RuntimeError('identify: the gallery is empty; enrol faces first')
-        queries = self._embed(images)
-        if self.distance == 'euclidean':
-            dist = torch.cdist(queries.double(), self.feats.double())
-        else:
-            dist = 1 - queries.double() @ self.feats.double().T
-        k = min(top_k, len(self))
-        # stable sort: equal distances keep enrolment order, like the benchmark's tie rule
-        order = torch.sort(dist, dim=1, stable=True).indices[:, :k]
-        return [[(self.labels[j], float(dist[q, j])) for j in row.tolist()] for q, row in enumerate(order)]
+    return torch.cat(feats)
