@@ -108,18 +108,21 @@ class FaceGallery:
         """
         if len(images) != len(labels):
             raise ValueError(f'enrol: {len(images)} images but {len(labels)} labels')
-        chunks = []
+        # nothing is added until every batch is embedded: a failed enrol leaves the gallery as it was
+        chunks, new_labels, new_files = [], [], []
         for kept, feats in iter_embeddings(self.model, images, self.batch_size,
                                            l2_normalize=self.distance == 'cosine', skip_bad=skip_bad):
             chunks.append(feats)
-            self.labels.extend(labels[i] for i in kept)
-            self.files.extend(images[i] if isinstance(images[i], str) else None for i in kept)
+            new_labels.extend(labels[i] for i in kept)
+            new_files.extend(images[i] if isinstance(images[i], str) else None for i in kept)
             if progress is not None:
                 progress(len(kept))
-        skipped = len(images) - sum(len(c) for c in chunks)
+        skipped = len(images) - len(new_labels)
         if chunks:
             new = torch.cat(chunks)
             self.feats = new if self.feats.numel() == 0 else torch.cat([self.feats, new])
+            self.labels.extend(new_labels)
+            self.files.extend(new_files)
             self._index = None
         return skipped
 
