@@ -1,4 +1,5 @@
-"""Install lrfr: ``pip install -e .`` (add ``[demo]`` for the embedded demo faces, ``[tests]`` for pytest)."""
+"""Install lrfr: ``pip install -e .`` (add ``[demo]`` for the embedded demo faces, ``[tests]`` for pytest,
+``[deploy]`` for ONNX export and faiss search); installs the ``lrfr-identify`` command."""
 import os.path as osp
 
 from setuptools import find_packages, setup
@@ -32,6 +33,8 @@ setup(
     packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
     include_package_data=True,
     install_requires=read_requirements('runtime'),
-    extras_require=dict(demo=read_requirements('demo'), tests=read_requirements('tests')),
+    extras_require=dict(demo=read_requirements('demo'), tests=read_requirements('tests'),
+                        deploy=read_requirements('deploy')),
+    entry_points=dict(console_scripts=['lrfr-identify = lrfr.apis.identify:main']),
     zip_safe=False,
 )

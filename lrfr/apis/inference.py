@@ -11,6 +11,7 @@
 Images go through the config's test pipeline (the same resizing the benchmark used), so a deployed model sees
 faces exactly as it was evaluated; the embedding is the model's ``predict`` output (for CSRI: SR then FR).
 """
+import os.path as osp
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -46,7 +47,8 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None, dev
     if checkpoint is not None:
         load_checkpoint_strict(model, checkpoint, config_name=str(config) if isinstance(config, str) else None)
     model.cfg = cfg
-    model.checkpoint_path = checkpoint  # galleries record which weights made their embeddings
+    # galleries record which weights made their embeddings (absolute: a search may run elsewhere)
+    model.checkpoint_path = osp.abspath(checkpoint) if checkpoint else None
     return model.to(device).eval()
 
 
