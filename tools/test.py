@@ -4,8 +4,9 @@ Prints the benchmark table (from the config's metric). On request the identifica
 the features as the official TinyFace .mat files and CMC / precision-recall plots (this tool only sets its
 ``export_mat_dir`` / ``plot_dir`` / ``per_probe_file`` options), and this tool writes the metrics, the
 per-probe AP and first-match ranks, the seed and the config's ``benchmark`` entry as JSON (``--out``).
-``--random-init`` evaluates the model at its seeded initialisation instead of a checkpoint (the untrained
-reference row of the benchmark).
+``--show-dir DIR`` draws the failed probes (and a few correct ones) with their top-k gallery faces and true
+match as PNG grids (:mod:`lrfr.visualization.failure_grids`). ``--random-init`` evaluates the model at its
+seeded initialisation instead of a checkpoint (the untrained reference row of the benchmark).
 """
 import argparse
 import json
@@ -23,6 +24,7 @@ from lrfr.apis import load_checkpoint_strict
 from lrfr.evaluation.reporting import write_results_json
 from lrfr.utils import register_all_modules
 from lrfr.utils.config_utils import load_config
+from lrfr.visualization import add_failure_grids
 
 RANDOM_INIT = 'random-init'
 
@@ -39,6 +41,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--export-mat', metavar='DIR',
                         help='write probe.mat, gallery.mat, distractor.mat for the official MATLAB script')
     parser.add_argument('--no-plots', action='store_true', help='skip the CMC / PR curve PNGs')
+    parser.add_argument('--show-dir', metavar='DIR',
+                        help='draw a PNG grid (probe, top-5 gallery faces, true match, distances) for every '
+                        'failed probe (up to 50) and 5 correct ones under DIR/failures and DIR/correct')
     add_common_args(parser)
     args = finish_args(parser.parse_args())
     if (args.checkpoint is None) == (not args.random_init):
@@ -80,6 +85,8 @@ def main() -> None:
     try:
         per_probe = request_outputs(cfg, args.export_mat, None if args.no_plots else cfg.work_dir,
                                     per_probe_dir)
+        if args.show_dir and not add_failure_grids(cfg, args.show_dir):
+            print('no IdentificationMetric in the test evaluator: no failure grids to draw')
         runner = Runner.from_cfg(cfg)
         if args.random_init:
             runner.model.init_weights()  # the configured initialisation, after the Runner seeded it
