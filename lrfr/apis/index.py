@@ -96,12 +96,27 @@ class BruteForceIndex:
                 dist = (q_sq - 2 * prod + (block * block).sum(1)).clamp_min_(0).sqrt_()
             else:
                 dist = 1 - prod
+            block_d, block_i = _block_top_k(dist, min(k, block.shape[0]))
             # earlier candidates first and a stable sort: equal distances stay in enrolment order
-            cand_d = torch.cat([best_d, dist], 1)
-            cand_i = torch.cat([best_i, torch.arange(start, start + block.shape[0]).expand(q.shape[0], -1)], 1)
+            cand_d = torch.cat([best_d, block_d], 1)
+            cand_i = torch.cat([best_i, block_i + start], 1)
             order = torch.sort(cand_d, dim=1, stable=True).indices[:, :k]
             best_d, best_i = cand_d.gather(1, order), cand_i.gather(1, order)
         return best_d.numpy(), best_i.numpy()
+
+
+def _block_top_k(dist: torch.Tensor, k: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` smallest entries of each row, closest first, equal ones in column order: like a stable sort
+    of the whole row cut at ``k``, but O(row) (``topk`` finds the k-th value; of the entries equal to it the
+    leftmost are kept)."""
+    kth = torch.topk(dist, k, dim=1, largest=False, sorted=True).values[:, -1:]
+    less = dist < kth
+    equal = dist == kth
+    keep = less | (equal & (equal.cumsum(1) <= k - less.sum(1, keepdim=True)))
+    cols = keep.nonzero()[:, 1].reshape(dist.shape[0], k)  # row-major: each row's columns ascending
+    vals = dist.gather(1, cols)
+    order = torch.sort(vals, dim=1, stable=True).indices
+    return vals.gather(1, order), cols.gather(1, order)
 
 
 class FaissIndex:

@@ -56,6 +56,12 @@ def test_brute_force_keeps_enrolment_order_on_ties_across_blocks():
     dist, order = idx.search(base[[3]], 4)
     assert order[0].tolist() == [3, 10, 11, 15]
     assert np.allclose(dist[0], 0, atol=1e-3)
+    # more equal distances than k inside one block: the earliest enrolled ones are kept, in order
+    same = np.concatenate([base[[5]] + 1, np.repeat(base[[5]], 9, axis=0), base[[5]] + 1])
+    for block_size in (4, 16):
+        idx = BruteForceIndex(8, block_size=block_size)
+        idx.add(same)
+        assert idx.search(base[[5]], 3)[1][0].tolist() == [1, 2, 3]
 
 
 def test_faiss_and_brute_force_give_the_same_neighbours_on_random_data():
