@@ -116,3 +116,14 @@ def test_export_tool_writes_and_verifies(tmp_path):
     assert out.is_file() and 'max abs difference from PyTorch' in proc.stdout
     bad = run_tool(osp.join(DEMO, CONFIGS['csri']), str(tmp_path / 'missing.pth'), '--out', str(out))
     assert bad.returncode != 0 and 'checkpoint not found' in bad.stderr
+
+
+def test_documented_pillow_resize_reproduces_the_pipeline_input(probe_files):
+    """docs/deployment.md tells callers without lrfr to resize with Pillow's bicubic: the same pixels."""
+    import cv2
+    from PIL import Image
+    model = init_model(osp.join(DEMO, CONFIGS['csri']))
+    meta_size = (56, 48)
+    for f in probe_files[:4]:
+        face = np.asarray(Image.fromarray(cv2.imread(f)).resize(meta_size[::-1], Image.BICUBIC))
+        assert np.array_equal(face.transpose(2, 0, 1), pipeline_batch(model, [f])[0].numpy())
