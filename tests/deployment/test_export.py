@@ -127,3 +127,22 @@ def test_documented_pillow_resize_reproduces_the_pipeline_input(probe_files):
     for f in probe_files[:4]:
         face = np.asarray(Image.fromarray(cv2.imread(f)).resize(meta_size[::-1], Image.BICUBIC))
         assert np.array_equal(face.transpose(2, 0, 1), pipeline_batch(model, [f])[0].numpy())
+
+
+def test_onnx_upsamples_lr_input_inside_the_graph_like_torch(tmp_path, probe_files):
+    """The paper's SR configs feed 20x16 faces: the SR head's bicubic up-sampling is exported too."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(DEMO, CONFIGS['csri']))
+    for step in cfg.test_dataloader.dataset.pipeline:
+        if step['type'] == 'ResizeFace':
+            step['size'] = (20, 16)
+    torch.manual_seed(0)
+    model = init_model(cfg)
+    model.init_weights()
+    out = str(tmp_path / 'lr.onnx')
+    meta = export_onnx(model, out, dynamic_batch=True)
+    assert json.loads(meta['input_size']) == [20, 16]
+    images = pipeline_batch(model, probe_files)
+    assert images.shape[-2:] == (20, 16)
+    got = ort.InferenceSession(out, providers=['CPUExecutionProvider']).run(None, {'images': images.numpy()})[0]
+    assert np.abs(got - extract_embeddings(model, probe_files).numpy()).max() <= 1e-4
