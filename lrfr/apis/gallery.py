@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from .export import file_sha256, identification_options
-from .index import build_index, index_spec
+from .index import build_index, faiss_available
 from .inference import ImageLike, iter_embeddings
 
 #: Format version of gallery files; bump when the layout changes (older/newer files are refused).
@@ -60,6 +60,25 @@ def model_fingerprint(model: torch.nn.Module) -> Dict[str, Optional[str]]:
                 config=str(getattr(cfg, 'filename', None) or ''),
                 checkpoint=checkpoint,
                 checkpoint_sha256=file_sha256(checkpoint) if checkpoint else None)
+
+
+def read_gallery_file(path: str) -> Dict[str, Any]:
+    """The checked contents of a gallery file: raises FileNotFoundError, or ValueError (one line naming the
+    file) for a file that is not a gallery or is of another format version."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'gallery file not found: {path}')
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise ValueError(f'{path}: not an lrfr gallery file ({type(e).__name__}: {e})'.splitlines()[0]) from None
+    if not isinstance(state, dict) or state.get('format') != GALLERY_MAGIC:
+        raise ValueError(f'{path}: not an lrfr gallery file (no {GALLERY_MAGIC!r} header)')
+    version = state.get('version')
+    if version != GALLERY_VERSION:
+        age = 'an older' if isinstance(version, int) and version < GALLERY_VERSION else 'a newer'
+        raise ValueError(f'{path}: gallery format version {version} is {age} one than this lrfr reads '
+                         f'(version {GALLERY_VERSION}); enrol the gallery again with this lrfr')
+    return state
 
 
 class FaceGallery:
@@ -185,20 +204,12 @@ class FaceGallery:
         another model (other weights or another embedding config), unless ``check_model=False``.
         ``index_overrides`` (``backend``, ``index``, ``nprobe``, ...) replace the saved index settings.
         """
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'gallery file not found: {path}')
-        try:
-            state = torch.load(path, map_location='cpu', weights_only=True)
-        except Exception as e:
-            raise ValueError(f'{path}: not an lrfr gallery file ({type(e).__name__}: {e})'.splitlines()[0]) \
-                from None
-        if not isinstance(state, dict) or state.get('format') != GALLERY_MAGIC:
-            raise ValueError(f'{path}: not an lrfr gallery file (no {GALLERY_MAGIC!r} header)')
-        version = state.get('version')
-        if version != GALLERY_VERSION:
-            age = 'an older' if isinstance(version, int) and version < GALLERY_VERSION else 'a newer'
-            raise ValueError(f'{path}: gallery format version {version} is {age} one than this lrfr reads '
-                             f'(version {GALLERY_VERSION}); enrol the gallery again with this lrfr')
+        return cls.from_state(read_gallery_file(path), model, path, check_model, **index_overrides)
+
+    @classmethod
+    def from_state(cls, state: Dict[str, Any], model: torch.nn.Module, path: str = '<gallery>',
+                   check_model: bool = True, **index_overrides: Any) -> 'FaceGallery':
+        """:meth:`load` from the dict :func:`read_gallery_file` returned (``path`` names it in errors)."""
         if check_model:
             saved, current = state['model'], model_fingerprint(model)
             for key, what in (('weights_sha256', 'weights'), ('config_sha256', 'embedding config')):
@@ -220,7 +231,10 @@ class FaceGallery:
         return gallery
 
     def describe(self) -> Dict[str, Any]:
-        """Size, identities, embedding size, distance and index of the gallery (for the tools' logs)."""
+        """Size, identities, embedding size, distance and index settings (the backend ``auto`` resolves to)."""
+        backend = self.index_cfg['backend']
+        if backend == 'auto':
+            backend = 'faiss' if faiss_available() else 'torch'
         return dict(faces=len(self), identities=len(set(self.labels)),
                     embed_dim=int(self.feats.shape[1]) if self.feats.numel() else 0,
-                    distance=self.distance, **(index_spec(self._search_index()) if len(self) else {}))
+                    distance=self.distance, **dict(self.index_cfg, backend=backend))

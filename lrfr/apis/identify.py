@@ -118,6 +118,9 @@ def enrol(args: argparse.Namespace) -> None:
         print(f'warning: skipped {skipped} unreadable image(s) of {len(files)}', file=sys.stderr)
     if len(gallery) == 0:
         raise ValueError(f'--gallery {args.gallery}: no readable image to enrol')
+    if args.kind == 'ivf' and len(gallery) < args.nlist:
+        raise ValueError(f'--kind ivf --nlist {args.nlist} needs at least {args.nlist} gallery faces, got '
+                         f'{len(gallery)}; lower --nlist or use --kind flat')
     gallery.save(args.index)
     info = gallery.describe()
     print(f'enrolled {info["faces"]} faces of {info["identities"]} identities ({info["embed_dim"]}-d, '
@@ -126,20 +129,15 @@ def enrol(args: argparse.Namespace) -> None:
 
 def search(args: argparse.Namespace) -> None:
     """Identify ``--query`` faces against ``--index`` and print a table or JSON."""
-    import torch
-
-    from lrfr.apis import FaceGallery
+    from lrfr.apis.gallery import FaceGallery, read_gallery_file
     from lrfr.evaluation.reporting import make_table
-    if not osp.isfile(args.index):
-        raise FileNotFoundError(f'gallery file not found: {args.index}')
+    state = read_gallery_file(args.index)
     queries = query_files(args.query)
-    saved = torch.load(args.index, map_location='cpu', weights_only=True).get('model', {}) \
-        if not (args.config and args.checkpoint) else {}
-    config = args.config or saved.get('config')
-    checkpoint = args.checkpoint or saved.get('checkpoint')
+    config = args.config or state['model'].get('config')
+    checkpoint = args.checkpoint or state['model'].get('checkpoint')
     if not config or not checkpoint:
         raise ValueError(f'{args.index}: the gallery names no config/checkpoint; give --config and --checkpoint')
-    gallery = FaceGallery.load(args.index, _model(config, checkpoint))
+    gallery = FaceGallery.from_state(state, _model(config, checkpoint), args.index)
     gallery.batch_size = args.batch_size
     results = []
     for start in range(0, len(queries), args.batch_size):

@@ -102,3 +102,8 @@ def test_bad_input_gives_one_clear_line(workspace):
     assert proc.returncode != 0 and 'enrolled with another model' in proc.stderr
     proc = run('search', '--index', str(workspace / 'missing.gallery'), '--query', index, check=False)
     assert 'gallery file not found' in proc.stderr
+    proc = run('enrol', CONFIG, str(workspace / 'model.pth'), '--gallery', str(workspace / 'gallery'), '--index',
+               str(workspace / 'ivf.gallery'), '--kind', 'ivf', '--nlist', '64', '--no-progress', check=False)
+    assert proc.returncode != 0 and not osp.exists(workspace / 'ivf.gallery')
+    assert proc.stderr.strip().splitlines()[-1] == ('lrfr-identify: error: --kind ivf --nlist 64 needs at least '
+                                                    '64 gallery faces, got 12; lower --nlist or use --kind flat')
