@@ -51,22 +51,29 @@ def _as_float32(x: Any, what: str) -> np.ndarray:
 class BruteForceIndex:
     """Exact search in torch, over gallery blocks of ``block_size`` rows (bounded memory).
 
-    Euclidean distances come from ``|q|^2 - 2 q.g + |g|^2`` in float32, as faiss's flat index computes them.
+    Euclidean distances come from ``|q|^2 - 2 q.g + |g|^2`` in float32, as faiss's flat index computes them
+    (gallery norms computed once, when added).
 
     Args:
         dim (int): embedding size.
         distance (str): ``'euclidean'`` or ``'cosine'``.
-        block_size (int): gallery rows compared per step. Defaults to 16384.
+        block_size (int, optional): gallery rows compared per step. Defaults to None: as many as keep the
+            ``(queries, rows)`` distance block under ``max_block_elements``, at least 1024 (few large steps
+            for one query, bounded memory for many).
+        max_block_elements (int): bound of the distance block. Defaults to 2**25 (128 MiB of float32).
     """
 
     backend = 'torch'
     kind = 'flat'
 
-    def __init__(self, dim: int, distance: str = 'euclidean', block_size: int = 16384) -> None:
+    def __init__(self, dim: int, distance: str = 'euclidean', block_size: Optional[int] = None,
+                 max_block_elements: int = 2**25) -> None:
         self.dim = int(dim)
         self.distance = _check_distance(distance)
-        self.block_size = int(block_size)
+        self.block_size = int(block_size) if block_size else None
+        self.max_block_elements = int(max_block_elements)
         self._blocks: list = []
+        self._norms: list = []  # squared norms of the gallery rows, computed once when added
         self._ntotal = 0
 
     def __len__(self) -> int:
@@ -76,7 +83,9 @@ class BruteForceIndex:
         """Append ``(N, dim)`` embeddings (their order is the index order)."""
         arr = _as_float32(feats, 'gallery embeddings')
         _check_dim(arr, self.dim)
-        self._blocks.append(torch.from_numpy(arr))
+        block = torch.from_numpy(arr)
+        self._blocks.append(block)
+        self._norms.append(torch.einsum('ij,ij->i', block, block))
         self._ntotal += arr.shape[0]
 
     def search(self, queries: Any, k: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -84,16 +93,19 @@ class BruteForceIndex:
         q = torch.from_numpy(_as_float32(queries, 'queries'))
         _check_dim(q, self.dim)
         k = min(int(k), self._ntotal)
-        gallery = torch.cat(self._blocks) if len(self._blocks) > 1 else self._blocks[0]
-        self._blocks = [gallery]  # one contiguous matrix from now on
+        if len(self._blocks) > 1:  # one contiguous matrix from now on
+            self._blocks, self._norms = [torch.cat(self._blocks)], [torch.cat(self._norms)]
+        gallery, norms = self._blocks[0], self._norms[0]
         q_sq = (q * q).sum(1, keepdim=True)
         best_d = torch.empty(q.shape[0], 0)
         best_i = torch.empty(q.shape[0], 0, dtype=torch.long)
-        for start in range(0, self._ntotal, self.block_size):
-            block = gallery[start:start + self.block_size]
+        rows = self.block_size or max(1024, self.max_block_elements // max(q.shape[0], 1))
+        for start in range(0, self._ntotal, rows):
+            block = gallery[start:start + rows]
             prod = q @ block.T
             if self.distance == 'euclidean':
-                dist = (q_sq - 2 * prod + (block * block).sum(1)).clamp_min_(0).sqrt_()
+                # squared: the square root (monotonic) is taken on the k kept values only
+                dist = (q_sq - 2 * prod + norms[start:start + block.shape[0]]).clamp_min_(0)
             else:
                 dist = 1 - prod
             block_d, block_i = _block_top_k(dist, min(k, block.shape[0]))
@@ -102,6 +114,8 @@ class BruteForceIndex:
             cand_i = torch.cat([best_i, block_i + start], 1)
             order = torch.sort(cand_d, dim=1, stable=True).indices[:, :k]
             best_d, best_i = cand_d.gather(1, order), cand_i.gather(1, order)
+        if self.distance == 'euclidean':
+            best_d = best_d.sqrt()
         return best_d.numpy(), best_i.numpy()
 
 
