@@ -22,7 +22,7 @@ def reference(probe, probe_lbl, gallery, gallery_lbl, ap_mode='official', distan
     else:
         pn = probe / np.linalg.norm(probe, axis=1, keepdims=True)
         gn = gallery / np.linalg.norm(gallery, axis=1, keepdims=True)
-        dist = -(pn @ gn.T)
+        dist = -(pn[:, None, :] * gn[None]).sum(-1)  # elementwise: equal rows score equally
     length = OFFICIAL_MAX_RANK if ap_mode == 'official' else gallery.shape[0]
     aps, cmcs, hits = [], [], []
     for i in range(probe.shape[0]):

@@ -123,20 +123,16 @@ def exact_scores(distance: str, probe: np.ndarray, items: np.ndarray) -> np.ndar
     two-product with Veltkamp splitting; exact barring underflow, which ``eta``
     covers) and ``math.fsum`` rounds their sum correctly, whatever the order.
     """
-    out = np.empty(probe.shape[0])
-    for k in range(probe.shape[0]):
-        p = probe[k].astype(np.float64)
-        g = items[k].astype(np.float64)
-        gp_hi, gp_lo = _two_product(g, p)
-        if distance == 'euclidean':
-            gg_hi, gg_lo = _two_product(g, g)
-            out[k] = math.fsum(np.concatenate([gg_hi, gg_lo, -2.0 * gp_hi, -2.0 * gp_lo]))
-        else:
-            dot = math.fsum(np.concatenate([gp_hi, gp_lo]))
-            norms = [max(math.sqrt(math.fsum(np.concatenate(_two_product(v, v)))), COSINE_MIN_NORM)
-                     for v in (p, g)]
-            out[k] = -dot / (norms[0] * norms[1])
-    return out
+    p = np.asarray(probe, dtype=np.float64)
+    g = np.asarray(items, dtype=np.float64)
+    gp = np.concatenate(_two_product(g, p), axis=1)  # (n, 2D): the exact products, split
+    if distance == 'euclidean':
+        terms = np.concatenate([np.concatenate(_two_product(g, g), axis=1), -2.0 * gp], axis=1)
+        return np.array([math.fsum(row) for row in terms])
+    dot = np.array([math.fsum(row) for row in gp])
+    norms = [np.maximum(np.sqrt([math.fsum(row) for row in np.concatenate(_two_product(v, v), axis=1)]),
+                        COSINE_MIN_NORM) for v in (p, g)]
+    return -dot / (norms[0] * norms[1])
 
 
 def _two_product(a: np.ndarray, b: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
