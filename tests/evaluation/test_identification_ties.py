@@ -122,11 +122,12 @@ def test_two_product_is_exact():
 
 
 def test_score_bound_and_band():
-    # Euclidean, float32, D = 3: gamma_4 * (|g|^2 + 2 |p| |g|) + underflow slack, x 1.001.
+    # Euclidean, float32, D = 3: gamma_4 2|p||g| + (gamma_3 + gamma64_4) |g|^2 + underflow slack, x 1.001.
     u = 2.0 ** -24
     bound = _near_ties.score_bound('euclidean', 3, torch.float32, torch.tensor([2.0], dtype=torch.float64),
                                    torch.tensor([3.0], dtype=torch.float64), exact_too=False)
-    expected = (4 * u / (1 - 4 * u) * (9 + 12) + 2 * 7 * torch.finfo(torch.float32).tiny
+    g4, g3, g4_64 = 4 * u / (1 - 4 * u), 3 * u / (1 - 3 * u), 4 * 2.0 ** -53 / (1 - 4 * 2.0 ** -53)
+    expected = (g4 * 12 + (g3 + g4_64) * 9 + 2 * 7 * torch.finfo(torch.float32).tiny
                 + 2 * 7 * torch.finfo(torch.float64).tiny) * 1.001
     assert bound.item() == pytest.approx(expected, rel=1e-12)
     t = torch.tensor([1.0, -3.5, 1e30], dtype=torch.float32)
@@ -185,3 +186,19 @@ def test_one_option_checker_for_function_and_metric():
             evaluate_identification(np.ones((1, 2)), [0], np.ones((2, 2)), [0, 1], **kwargs)
     with pytest.raises(TypeError, match='IdentificationMetric: ranks: expected a sequence'):
         IdentificationMetric(ranks=('a',))
+
+
+def test_band_positions_without_moments(monkeypatch):
+    # Where the column-sum product is not exact (TF32/bfloat16 products, wide GPU tiles)
+    # near-ties are located by nonzero alone: same ranks.
+    monkeypatch.setattr(engine, '_moments', lambda width, scores: None)
+    for dtype in (np.float32, np.float64):
+        check(*duplicated_case(4, 9, dtype=dtype), ap_mode='exact', chunk_size=5,
+              gallery_chunk_size=64)
+    assert torch.get_float32_matmul_precision() == 'highest'
+    torch.set_float32_matmul_precision('medium')
+    try:
+        assert engine._moments(64, torch.zeros(1, 64)) is None
+        assert _near_ties.unit_roundoff(torch.float32) == 2.0 ** -8
+    finally:
+        torch.set_float32_matmul_precision('highest')

@@ -88,24 +88,20 @@ class Scorer:
         self.gallery = gallery
         self.distance = distance
         self.gemm_threads = gemm_threads
-        sq = torch.empty(gallery.shape[0], dtype=gallery.dtype, device=gallery.device)
-        self.gallery_norm = torch.empty(gallery.shape[0], dtype=torch.float64, device=gallery.device)
-        for a in range(0, gallery.shape[0], block):
-            g = gallery[a:a + block]
-            sq[a:a + block] = (g * g).sum(1)
-            self.gallery_norm[a:a + block] = _near_ties.norm_upper(g)
+        self.gallery_norms = _near_ties.norms(gallery, block)
+        self.probe_norms = _near_ties.norms(probe, block)
         # NaN/Inf anywhere in a row (or an overflowing norm) shows in its squared norm:
-        # one check on G numbers instead of a pass over G x D.
-        _check_finite(sq, 'gallery_feats')
-        _check_finite((probe * probe).sum(1), 'probe_feats')
-        self.probe_norm = torch.cat([_near_ties.norm_upper(probe[a:a + block])
-                                     for a in range(0, probe.shape[0], block)])
+        # one check on N numbers instead of a pass over N x D.
+        _check_finite(self.gallery_norms.sq.to(gallery.dtype), 'gallery_feats')
+        _check_finite(self.probe_norms.sq.to(probe.dtype), 'probe_feats')
         if distance == 'euclidean':
-            self.bias = sq
+            # summed in float64, rounded once: the score bound's gamma_3 ||g||^2 term
+            self.bias = self.gallery_norms.sq.to(gallery.dtype)
         else:  # same eps as F.normalize
-            _near_ties.check_cosine_norms(self.gallery_norm, 'gallery_feats')
-            _near_ties.check_cosine_norms(self.probe_norm, 'probe_feats')
-            self.inv_norm = 1.0 / sq.sqrt().clamp_min(_near_ties.COSINE_MIN_NORM)
+            _near_ties.check_cosine_norms(self.gallery_norms.upper, 'gallery_feats')
+            _near_ties.check_cosine_norms(self.probe_norms.upper, 'probe_feats')
+            norm = self.gallery_norms.sq.sqrt().clamp_min(_near_ties.COSINE_MIN_NORM)
+            self.inv_norm = (1.0 / norm).to(gallery.dtype)
 
     def prepare_probes(self, probe: torch.Tensor) -> torch.Tensor:
         if self.distance == 'euclidean':
@@ -190,7 +186,7 @@ def _rank(probe: torch.Tensor, gallery: torch.Tensor, pairs: Dict[str, np.ndarra
     order = order[num_matches[order] > 0]  # probes without a match need no scores
     dim = probe.shape[1]
     # The widest band any item can need: the bound grows with the item's norm.
-    max_norm = scorer.gallery_norm.max()
+    max_norm = scorer.gallery_norms.upper.max()
 
     def slices(probes: torch.Tensor, index: np.ndarray, start: int) -> list:
         """One matrix product over ``index[start:start + gemm_width]``, cut in count slices."""
@@ -211,16 +207,17 @@ def _rank(probe: torch.Tensor, gallery: torch.Tensor, pairs: Dict[str, np.ndarra
         mated_tiles = [t for a in range(0, mated_idx.shape[0], gemm_width)
                        for t in slices(probes, mated_idx, a)]
         t = _gather_thresholds([s for s, _ in mated_tiles], rows, mated_pos, width)
-        p_norm = scorer.probe_norm[torch.as_tensor(pair_probe, device=dev)]
-        m_norm = scorer.gallery_norm[torch.as_tensor(match_item, device=dev)]
+        p_norm = scorer.probe_norms.upper[torch.as_tensor(pair_probe, device=dev)]
+        m_norm = scorer.gallery_norms.upper[torch.as_tensor(match_item, device=dev)]
         delta = (_near_ties.score_bound(distance, dim, probe.dtype, p_norm, m_norm)
                  + _near_ties.score_bound(distance, dim, probe.dtype, p_norm, max_norm))
         lo, hi = _near_ties.band(t, delta)
         counter = _PairCounter(rows, groups, lo, hi, parts=parts, pool=pool)
         tile_of = torch.as_tensor(mated_pos // width, device=dev)
+        own_col = torch.as_tensor(mated_pos % width, device=dev)
         active = np.arange(pair_ids.shape[0])  # block pairs still counted, in counter order
         for j, (scores, cols) in enumerate(mated_tiles):
-            _record(cands, counter, scores, cols, active, own=(tile_of == j).to(scores.dtype))
+            _record(cands, counter, scores, cols, active, own=(tile_of == j, own_col))
         del mated_tiles
 
         counts = np.zeros(pair_ids.shape[0])
@@ -262,8 +259,8 @@ def _rank(probe: torch.Tensor, gallery: torch.Tensor, pairs: Dict[str, np.ndarra
             if cap is not None:
                 keep &= counts[cand_pair] < cap
             cand_pair, cand_item = cand_pair[keep], cand_item[keep]
-            before = _near_ties.resolve(distance, probe, gallery, scorer.probe_norm,
-                                        scorer.gallery_norm, pair_probe[cand_pair], cand_item,
+            before = _near_ties.resolve(distance, probe, gallery, scorer.probe_norms,
+                                        scorer.gallery_norms, pair_probe[cand_pair], cand_item,
                                         match_item[cand_pair])
             counts += np.bincount(cand_pair[before], minlength=counts.shape[0])
         rank = counts.astype(np.int64) + 1
@@ -273,7 +270,7 @@ def _rank(probe: torch.Tensor, gallery: torch.Tensor, pairs: Dict[str, np.ndarra
 
 def _record(cands: List[Tuple[np.ndarray, np.ndarray]], counter: '_PairCounter',
             scores: torch.Tensor, cols: np.ndarray, active: np.ndarray,
-            own: Optional[torch.Tensor] = None) -> None:
+            own: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> None:
     """Count one tile and keep its near-tie candidates as (block pair, gallery item)."""
     found = counter.count(scores, own)
     if found is not None:
@@ -378,7 +375,6 @@ class _PairCounter:
             if counts is None else counts
         # exact in float: a tile is far narrower than 2**24
         self._below = torch.empty(rows.shape[0], dtype=lo.dtype, device=dev)
-        self._band = torch.empty(rows.shape[0], dtype=lo.dtype, device=dev)
 
     def subset(self, keep: torch.Tensor, rows: np.ndarray, groups: Sequence[Group]) -> '_PairCounter':
         """A counter for pairs ``keep`` (in their new order), laid out as ``rows``/``groups``."""
@@ -386,50 +382,97 @@ class _PairCounter:
                             self.parts, self.pool)
 
     def count(self, scores: torch.Tensor,
-              own: Optional[torch.Tensor] = None) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+              own: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+              ) -> Optional[Tuple[np.ndarray, np.ndarray]]:
         """Add a tile's sure counts; return its near-ties as (pair, column) arrays, or None.
 
-        ``own`` (1 where the tile holds the pair's match) discounts the match itself."""
+        ``own`` (1 where the tile holds the pair's match, and the match's column) keeps
+        the match itself out of the near-ties."""
         if len(self.shares) == 1:
-            self._compare(scores, 0)
+            found = self._compare(scores, own, 0)
         else:  # the other shares on pool threads, the first one here
-            futures = [self.pool.submit(self._compare, scores, i) for i in range(1, len(self.shares))]
-            self._compare(scores, 0)
+            futures = [self.pool.submit(self._compare, scores, own, i)
+                       for i in range(1, len(self.shares))]
+            found = self._compare(scores, own, 0)
             for future in futures:
-                future.result()
+                found += future.result()
         self.counts += self._below
-        band = self._band - self._below  # items in [lo, hi]
-        if own is not None:
-            band -= own
-        need = torch.nonzero(band > 0).flatten()
-        if need.numel() == 0:
+        if not found:
             return None
-        vals = scores.index_select(0, self.rows[need])
-        hit = (vals >= self.lo[need, None]) & (vals <= self.hi[need, None])
-        local, col = torch.nonzero(hit, as_tuple=True)
-        return need[local].cpu().numpy(), col.cpu().numpy()
+        return (torch.cat([f[0] for f in found]).cpu().numpy(),
+                torch.cat([f[1] for f in found]).cpu().numpy())
 
-    def _compare(self, scores: torch.Tensor, share: int) -> None:
-        """Count one share of the groups: ``#{s < lo}`` and ``#{s <= hi}`` per pair."""
+    def _compare(self, scores: torch.Tensor, own: Optional[Tuple[torch.Tensor, torch.Tensor]],
+                 share: int) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+        """One share of the groups: ``#{s < lo}`` per pair into ``_below``, and the
+        (pair, column) positions of the scores in ``[lo, hi]`` other than the match."""
         width = scores.shape[1]
-        # A few matches per step keep the buffer no larger than the score tile (in cache;
+        found = []
+        moments = _moments(width, scores)
+        # A few matches per step keep the buffers no larger than the score tile (in cache;
         # at least 64k elements, so narrow tiles are not counted one match at a time).
         budget = max(scores.numel(), 1 << 16)
         for r0, r1, m, p0 in self.shares[share]:
             nr = r1 - r0
             rows = scores[r0:r1, None, :]
-            views = [(thr[p0:p0 + nr * m].view(nr, m), out[p0:p0 + nr * m].view(nr, m), op)
-                     for thr, out, op in ((self.lo, self._below, torch.lt),
-                                          (self.hi, self._band, torch.le))]
+            pairs = slice(p0, p0 + nr * m)
+            lo, hi = self.lo[pairs].view(nr, m), self.hi[pairs].view(nr, m)
+            below = self._below[pairs].view(nr, m)
             step = max(1, budget // (nr * width))
             for k in range(0, m, step):
                 ks = min(step, m - k)
                 n = nr * ks * width
                 buffer = self._buffers[share]
-                if buffer is None or buffer.numel() < n:
-                    buffer = self._buffers[share] = torch.empty(n, dtype=scores.dtype,
+                if buffer is None or buffer.shape[1] < n:
+                    buffer = self._buffers[share] = torch.empty(2, n, dtype=scores.dtype,
                                                                 device=scores.device)
-                buf = buffer[:n].view(nr, ks, width)
-                # the comparison goes to a float buffer (a bool sum would be cast to int64)
-                for thr_g, out_g, op in views:
-                    out_g[:, k:k + ks] = op(rows, thr_g[:, k:k + ks, None], out=buf).sum(2)
+                # comparisons go to float buffers (a bool sum would be cast to int64)
+                is_below = torch.lt(rows, lo[:, k:k + ks, None], out=buffer[0, :n].view(nr, ks, width))
+                in_band = torch.le(rows, hi[:, k:k + ks, None], out=buffer[1, :n].view(nr, ks, width))
+                ids = (p0 + torch.arange(nr, device=scores.device)[:, None] * m
+                       + torch.arange(k, k + ks, device=scores.device)).flatten()
+                if moments is None:
+                    below[:, k:k + ks] = is_below.sum(2)
+                    in_band = in_band.sub_(is_below).view(nr * ks, width)
+                    if own is not None:  # the match's own column leaves its band
+                        mine = torch.nonzero(own[0][ids]).flatten()
+                        in_band[mine, own[1][ids[mine]]] = 0
+                    r, col = torch.nonzero(in_band, as_tuple=True)
+                    if r.numel():
+                        found.append((ids[r], col))
+                    continue
+                # One product per buffer gives each row's count and column sum: the count
+                # below lo, and the band (le minus lt) without a pass over the difference.
+                low = is_below.view(nr * ks, width) @ moments
+                band = in_band.view(nr * ks, width) @ moments - low
+                below[:, k:k + ks] = low[:, 0].view(nr, ks)
+                if own is not None:  # the match itself is in its band: take it out
+                    mine = own[0][ids].to(band.dtype)
+                    band[:, 0] -= mine
+                    band[:, 1] -= mine * own[1][ids].to(band.dtype)
+                single = torch.nonzero(band[:, 0] == 1).flatten()
+                if single.numel():  # a lone near-tie sits at the band's column sum
+                    found.append((ids[single], band[single, 1].long()))
+                many = torch.nonzero(band[:, 0] > 1).flatten()
+                if many.numel():
+                    rows_many = in_band.view(nr * ks, width).index_select(0, many)
+                    rows_many -= is_below.view(nr * ks, width).index_select(0, many)
+                    r, col = torch.nonzero(rows_many, as_tuple=True)
+                    keep = torch.ones_like(r, dtype=torch.bool) if own is None else \
+                        ~(own[0][ids[many[r]]] & (col == own[1][ids[many[r]]]))
+                    found.append((ids[many[r]][keep], col[keep]))
+        return found
+
+
+def _moments(width: int, scores: torch.Tensor) -> Optional[torch.Tensor]:
+    """``(width, 2)`` columns ``[1, c]``: one product of a 0/1 matrix with it gives each
+    row's count of ones and the sum of their columns. Exact (integers below 2**24) in
+    IEEE float32 for tiles up to 4096 columns; None where that does not hold (TF32 or
+    bfloat16 products, wide GPU tiles): the caller then uses nonzero."""
+    exact = scores.dtype == torch.float64 or (
+        width <= 4096 and torch.get_float32_matmul_precision() == 'highest')
+    if not exact:
+        return None
+    col = torch.arange(width, dtype=scores.dtype, device=scores.device)
+    return torch.stack([torch.ones_like(col), col], 1)
+

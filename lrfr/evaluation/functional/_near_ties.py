@@ -18,7 +18,7 @@ in floating point, in any summation order, with or without FMA, errs by at most
 ``gamma_n * sum |x_i y_i|``, ``gamma_n = n u / (1 - n u)``. See docs/evaluation.md.
 """
 import math
-from typing import Tuple
+from typing import NamedTuple, Tuple
 
 import numpy as np
 import torch
@@ -57,12 +57,14 @@ def score_bound(distance: str, dim: int, dtype: torch.dtype, probe_norm: torch.T
                 item_norm: torch.Tensor, exact_too: bool = True) -> torch.Tensor:
     """Upper bound of ``|s - X|`` for scores computed in ``dtype`` (+ ``|R - X|``).
 
-    Euclidean ``s = fl(fl(||g||^2) + fl(-2p . g))``: ``|s - X| <= gamma_{D+1} A + eta``
-    with ``A = ||g||^2 + 2 |p| |g|`` (Cauchy-Schwarz bounds ``sum |p_i g_i|``). Cosine
+    Euclidean ``s = fl(b + fl(-2p . g))`` with ``b`` = ``||g||^2`` summed in float64 and
+    rounded once to ``dtype``: ``|s - X| <= gamma_{D+1} 2|p||g| + (gamma_3 + gamma64_{D+1})
+    ||g||^2 + eta`` (Cauchy-Schwarz bounds ``sum |p_i g_i|``; ``gamma64`` is float64's).
+    Cosine
     ``s = fl(p_hat . g_hat)`` with normalised, rounded operands:
     ``|s - X| <= gamma_{3D+10} + eta`` (each operand's relative error is at most
     ``gamma_{D+3}``, and ``sum |x_i y_i| <= |x| |y| <= 1``). With ``exact_too`` the bound of
-    ``R`` is added: ``2^-52 A + eta_64`` (correct rounding) or ``2^-48`` (cosine).
+    ``R`` is added: ``2^-52 (||g||^2 + 2|p||g|)`` (correct rounding) or ``2^-48`` (cosine).
 
     Args:
         distance (str): ``'euclidean'`` or ``'cosine'``.
@@ -79,10 +81,12 @@ def score_bound(distance: str, dim: int, dtype: torch.dtype, probe_norm: torch.T
     u = unit_roundoff(dtype)
     eta = _eta(dim, dtype) + _eta(dim, torch.float64)
     if distance == 'euclidean':
-        a = item_norm * item_norm + 2.0 * probe_norm * item_norm
-        bound = gamma(dim + 1, u) * a + eta
+        gg = item_norm * item_norm
+        pg = 2.0 * probe_norm * item_norm
+        # the bias ||g||^2 is summed in float64 and rounded once to dtype
+        bound = gamma(dim + 1, u) * pg + (gamma(3, u) + gamma(dim + 1, 2.0 ** -53)) * gg + eta
         if exact_too:
-            bound = bound + 2.0 ** -52 * a
+            bound = bound + 2.0 ** -52 * (gg + pg)
     else:
         bound = torch.full(torch.broadcast_shapes(probe_norm.shape, item_norm.shape),
                            gamma(3 * dim + 10, u) + eta + (2.0 ** -48 if exact_too else 0.0),
@@ -90,12 +94,26 @@ def score_bound(distance: str, dim: int, dtype: torch.dtype, probe_norm: torch.T
     return bound * _MARGIN
 
 
-def norm_upper(x: torch.Tensor) -> torch.Tensor:
-    """Upper bounds of the row norms of ``x``, computed in float64 (one pass)."""
-    x64 = x.to(torch.float64)
-    sq = (x64 * x64).sum(1)
-    # relative error of the float64 sum of squares is at most gamma_D(2^-53) < 2^-40 here
-    return sq.sqrt() * (1.0 + 2.0 ** -40 + gamma(x.shape[1] + 2, 2.0 ** -53))
+class Norms(NamedTuple):
+    """Squared norms (``sq``: the squares rounded in the features' dtype, summed in
+    float64) and float64 norm upper bounds (``upper``)."""
+    sq: torch.Tensor
+    upper: torch.Tensor
+
+
+def norms(x: torch.Tensor, block: int) -> Norms:
+    """Row norms of ``x``, ``block`` rows at a time (no float64 copy of the rows).
+
+    ``sq`` errs by at most ``(u + gamma64_D (1 + u)) ||x||^2`` (``u`` of ``x``'s dtype:
+    the rounded squares); ``upper`` inflates it by that and one more rounding.
+    """
+    sq = torch.empty(x.shape[0], dtype=torch.float64, device=x.device)
+    for a in range(0, x.shape[0], block):
+        part = x[a:a + block]
+        sq[a:a + block] = (part * part).sum(1, dtype=torch.float64)
+    u = torch.finfo(x.dtype).eps / 2
+    rel = u + gamma(x.shape[1] + 1, 2.0 ** -53) * (1 + u)
+    return Norms(sq, (sq / (1 - rel)).sqrt() * (1.0 + 2.0 ** -50))
 
 
 def check_cosine_norms(norm: torch.Tensor, name: str) -> None:
@@ -155,23 +173,23 @@ def _split(a: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return np.where(big, hi * 2.0 ** 28, hi), np.where(big, lo * 2.0 ** 28, lo)
 
 
-def resolve(distance: str, probe: torch.Tensor, gallery: torch.Tensor, probe_norm: torch.Tensor,
-            gallery_norm: torch.Tensor, cand_probe: np.ndarray, cand_item: np.ndarray,
-            cand_match: np.ndarray, chunk: int = 4096) -> np.ndarray:
+def resolve(distance: str, probe: torch.Tensor, gallery: torch.Tensor, probe_norms: Norms,
+            gallery_norms: Norms, cand_probe: np.ndarray, cand_item: np.ndarray,
+            cand_match: np.ndarray) -> np.ndarray:
     """Decide ``before(j, m)`` for near-tied candidates, in two stages.
 
-    Stage 1 recomputes the scores in float64 (bound ``E_64``) and decides every
-    candidate whose gap exceeds the combined bounds; stage 2 computes ``R`` for the
-    few left (exact duplicates, mostly) and applies the rule above.
+    Stage 1 recomputes the scores in float64 (bound ``E_64``, one matrix-vector product
+    per probe over its candidates) and decides every candidate whose gap exceeds the
+    combined bounds; stage 2 computes ``R`` for the few left (exact duplicates, mostly)
+    and applies the rule above.
 
     Args:
         distance (str): ``'euclidean'`` or ``'cosine'``.
         probe (torch.Tensor): ``(P, D)`` probe features (as given, not rescaled).
         gallery (torch.Tensor): ``(G, D)`` gallery features.
-        probe_norm, gallery_norm (torch.Tensor): float64 norm upper bounds.
+        probe_norms, gallery_norms (Norms): their float64 norms.
         cand_probe, cand_item, cand_match (np.ndarray): per candidate, the probe, the
             gallery item ``j`` and the true match ``m`` (gallery indices).
-        chunk (int): keys per float64 step (bounds the temporary).
 
     Returns:
         np.ndarray: bool, True where item ``j`` ranks before match ``m``.
@@ -181,25 +199,27 @@ def resolve(distance: str, probe: torch.Tensor, gallery: torch.Tensor, probe_nor
     num_gallery = gallery.shape[0]
     keys = np.concatenate([cand_probe * num_gallery + cand_item,
                            cand_probe * num_gallery + cand_match])
-    uniq, inverse = np.unique(keys, return_inverse=True)
+    uniq, inverse = np.unique(keys, return_inverse=True)  # sorted: grouped by probe
     key_probe, key_item = uniq // num_gallery, uniq % num_gallery
     dev = gallery.device
-    y = torch.empty(uniq.size, dtype=torch.float64, device=dev)
-    for a in range(0, uniq.size, chunk):
-        ip = torch.as_tensor(key_probe[a:a + chunk], device=dev)
-        ig = torch.as_tensor(key_item[a:a + chunk], device=dev)
-        p = probe.index_select(0, ip).to(torch.float64)
-        g = gallery.index_select(0, ig).to(torch.float64)
-        dot = (p * g).sum(1)
-        if distance == 'euclidean':
-            y[a:a + chunk] = (g * g).sum(1) - 2.0 * dot
-        else:
-            pn = (p * p).sum(1).sqrt().clamp_min(COSINE_MIN_NORM)
-            gn = (g * g).sum(1).sqrt().clamp_min(COSINE_MIN_NORM)
-            y[a:a + chunk] = -dot / (pn * gn)
-    key_probe_t = torch.as_tensor(key_probe, device=dev)
-    bound = score_bound(distance, probe.shape[1], torch.float64, probe_norm[key_probe_t],
-                        gallery_norm[torch.as_tensor(key_item, device=dev)])
+    item_t = torch.as_tensor(key_item, device=dev)
+    dot = torch.empty(uniq.size, dtype=torch.float64, device=dev)
+    g_sq = torch.empty(uniq.size, dtype=torch.float64, device=dev)
+    p_sq = torch.empty(uniq.size, dtype=torch.float64, device=dev)
+    starts = np.flatnonzero(np.diff(key_probe, prepend=-1))
+    for a, b in zip(starts, np.append(starts[1:], uniq.size)):
+        p = probe[int(key_probe[a])].to(torch.float64)
+        g = gallery.index_select(0, item_t[a:b]).to(torch.float64)
+        dot[a:b] = g @ p
+        g_sq[a:b] = (g * g).sum(1)
+        p_sq[a:b] = p @ p
+    probe_t = torch.as_tensor(key_probe, device=dev)
+    if distance == 'euclidean':
+        y = g_sq - 2.0 * dot
+    else:
+        y = -dot / (g_sq.sqrt().clamp_min(COSINE_MIN_NORM) * p_sq.sqrt().clamp_min(COSINE_MIN_NORM))
+    bound = score_bound(distance, probe.shape[1], torch.float64, probe_norms.upper[probe_t],
+                        gallery_norms.upper[item_t])
     y, bound = y.cpu().numpy(), bound.cpu().numpy()
     n = cand_probe.size
     yj, ym = y[inverse[:n]], y[inverse[n:]]
@@ -208,8 +228,9 @@ def resolve(distance: str, probe: torch.Tensor, gallery: torch.Tensor, probe_nor
     if near.any():
         need = np.unique(np.concatenate([inverse[:n][near], inverse[n:][near]]))
         exact = np.full(uniq.size, np.nan)
-        exact[need] = exact_scores(distance, probe[torch.as_tensor(key_probe[need], device=dev)].cpu().numpy(),
-                                   gallery[torch.as_tensor(key_item[need], device=dev)].cpu().numpy())
+        exact[need] = exact_scores(
+            distance, probe[torch.as_tensor(key_probe[need], device=dev)].cpu().numpy(),
+            gallery[torch.as_tensor(key_item[need], device=dev)].cpu().numpy())
         rj, rm = exact[inverse[:n][near]], exact[inverse[n:][near]]
         before[near] = (rj < rm) | ((rj == rm) & (cand_item[near] < cand_match[near]))
     return before
