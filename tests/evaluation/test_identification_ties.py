@@ -188,17 +188,13 @@ def test_one_option_checker_for_function_and_metric():
         IdentificationMetric(ranks=('a',))
 
 
-def test_band_positions_without_moments(monkeypatch):
-    # Where the column-sum product is not exact (TF32/bfloat16 products, wide GPU tiles)
-    # near-ties are located by nonzero alone: same ranks.
-    monkeypatch.setattr(engine, '_moments', lambda width, scores: None)
-    for dtype in (np.float32, np.float64):
-        check(*duplicated_case(4, 9, dtype=dtype), ap_mode='exact', chunk_size=5,
-              gallery_chunk_size=64)
-    assert torch.get_float32_matmul_precision() == 'highest'
+
+def test_matmul_precision_widens_the_bound():
+    # TF32/bfloat16 products (torch.set_float32_matmul_precision) get their own unit roundoff.
+    assert _near_ties.unit_roundoff(torch.float32) == 2.0 ** -24
     torch.set_float32_matmul_precision('medium')
     try:
-        assert engine._moments(64, torch.zeros(1, 64)) is None
         assert _near_ties.unit_roundoff(torch.float32) == 2.0 ** -8
+        assert _near_ties.unit_roundoff(torch.float64) == 2.0 ** -53
     finally:
         torch.set_float32_matmul_precision('highest')

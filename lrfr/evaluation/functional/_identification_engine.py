@@ -408,7 +408,6 @@ class _PairCounter:
         (pair, column) positions of the scores in ``[lo, hi]`` other than the match."""
         width = scores.shape[1]
         found = []
-        moments = _moments(width, scores)
         # A few matches per step keep the buffers no larger than the score tile (in cache;
         # at least 64k elements, so narrow tiles are not counted one match at a time).
         budget = max(scores.numel(), 1 << 16)
@@ -429,50 +428,30 @@ class _PairCounter:
                 # comparisons go to float buffers (a bool sum would be cast to int64)
                 is_below = torch.lt(rows, lo[:, k:k + ks, None], out=buffer[0, :n].view(nr, ks, width))
                 in_band = torch.le(rows, hi[:, k:k + ks, None], out=buffer[1, :n].view(nr, ks, width))
+                low = is_below.sum(2)
+                below[:, k:k + ks] = low
+                band = in_band.sum(2).sub_(low).flatten()  # items in [lo, hi]
                 ids = (p0 + torch.arange(nr, device=scores.device)[:, None] * m
                        + torch.arange(k, k + ks, device=scores.device)).flatten()
-                if moments is None:
-                    below[:, k:k + ks] = is_below.sum(2)
-                    in_band = in_band.sub_(is_below).view(nr * ks, width)
-                    if own is not None:  # the match's own column leaves its band
-                        mine = torch.nonzero(own[0][ids]).flatten()
-                        in_band[mine, own[1][ids[mine]]] = 0
-                    r, col = torch.nonzero(in_band, as_tuple=True)
-                    if r.numel():
-                        found.append((ids[r], col))
+                if own is not None:  # the match itself is in its band
+                    band -= own[0][ids].to(band.dtype)
+                sel = torch.nonzero(band > 0).flatten()
+                if sel.numel() == 0:
                     continue
-                # One product per buffer gives each row's count and column sum: the count
-                # below lo, and the band (le minus lt) without a pass over the difference.
-                low = is_below.view(nr * ks, width) @ moments
-                band = in_band.view(nr * ks, width) @ moments - low
-                below[:, k:k + ks] = low[:, 0].view(nr, ks)
-                if own is not None:  # the match itself is in its band: take it out
-                    mine = own[0][ids].to(band.dtype)
-                    band[:, 0] -= mine
-                    band[:, 1] -= mine * own[1][ids].to(band.dtype)
-                single = torch.nonzero(band[:, 0] == 1).flatten()
-                if single.numel():  # a lone near-tie sits at the band's column sum
-                    found.append((ids[single], band[single, 1].long()))
-                many = torch.nonzero(band[:, 0] > 1).flatten()
-                if many.numel():
-                    rows_many = in_band.view(nr * ks, width).index_select(0, many)
-                    rows_many -= is_below.view(nr * ks, width).index_select(0, many)
-                    r, col = torch.nonzero(rows_many, as_tuple=True)
-                    keep = torch.ones_like(r, dtype=torch.bool) if own is None else \
-                        ~(own[0][ids[many[r]]] & (col == own[1][ids[many[r]]]))
-                    found.append((ids[many[r]][keep], col[keep]))
+                # Near-ties are sparse: only the rows holding some are read again.
+                diff = in_band.view(nr * ks, width).index_select(0, sel)
+                diff -= is_below.view(nr * ks, width).index_select(0, sel)
+                sel_ids = ids[sel]
+                if own is not None:
+                    mine = torch.nonzero(own[0][sel_ids]).flatten()
+                    diff[mine, own[1][sel_ids[mine]]] = 0
+                lone = band[sel] == 1
+                one = torch.nonzero(lone).flatten()
+                if one.numel():  # a single one in the row: its position is the row's argmax
+                    found.append((sel_ids[one], diff.index_select(0, one).argmax(1)))
+                more = torch.nonzero(~lone).flatten()
+                if more.numel():
+                    r, col = torch.nonzero(diff.index_select(0, more), as_tuple=True)
+                    found.append((sel_ids[more[r]], col))
         return found
-
-
-def _moments(width: int, scores: torch.Tensor) -> Optional[torch.Tensor]:
-    """``(width, 2)`` columns ``[1, c]``: one product of a 0/1 matrix with it gives each
-    row's count of ones and the sum of their columns. Exact (integers below 2**24) in
-    IEEE float32 for tiles up to 4096 columns; None where that does not hold (TF32 or
-    bfloat16 products, wide GPU tiles): the caller then uses nonzero."""
-    exact = scores.dtype == torch.float64 or (
-        width <= 4096 and torch.get_float32_matmul_precision() == 'highest')
-    if not exact:
-        return None
-    col = torch.arange(width, dtype=scores.dtype, device=scores.device)
-    return torch.stack([torch.ones_like(col), col], 1)
 
