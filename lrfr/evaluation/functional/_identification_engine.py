@@ -430,7 +430,8 @@ class _PairCounter:
                 in_band = torch.le(rows, hi[:, k:k + ks, None], out=buffer[1, :n].view(nr, ks, width))
                 low = is_below.sum(2)
                 below[:, k:k + ks] = low
-                band = in_band.sum(2).sub_(low).flatten()  # items in [lo, hi]
+                in_band = in_band.sub_(is_below).view(nr * ks, width)  # 1 in [lo, hi]
+                band = in_band.sum(1)
                 ids = (p0 + torch.arange(nr, device=scores.device)[:, None] * m
                        + torch.arange(k, k + ks, device=scores.device)).flatten()
                 if own is not None:  # the match itself is in its band
@@ -439,19 +440,12 @@ class _PairCounter:
                 if sel.numel() == 0:
                     continue
                 # Near-ties are sparse: only the rows holding some are read again.
-                diff = in_band.view(nr * ks, width).index_select(0, sel)
-                diff -= is_below.view(nr * ks, width).index_select(0, sel)
+                diff = in_band.index_select(0, sel)
                 sel_ids = ids[sel]
                 if own is not None:
                     mine = torch.nonzero(own[0][sel_ids]).flatten()
                     diff[mine, own[1][sel_ids[mine]]] = 0
-                lone = band[sel] == 1
-                one = torch.nonzero(lone).flatten()
-                if one.numel():  # a single one in the row: its position is the row's argmax
-                    found.append((sel_ids[one], diff.index_select(0, one).argmax(1)))
-                more = torch.nonzero(~lone).flatten()
-                if more.numel():
-                    r, col = torch.nonzero(diff.index_select(0, more), as_tuple=True)
-                    found.append((sel_ids[more[r]], col))
+                r, col = torch.nonzero(diff, as_tuple=True)
+                found.append((sel_ids[r], col))
         return found
 
