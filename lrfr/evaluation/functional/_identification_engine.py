@@ -430,8 +430,7 @@ class _PairCounter:
                 in_band = torch.le(rows, hi[:, k:k + ks, None], out=buffer[1, :n].view(nr, ks, width))
                 low = is_below.sum(2)
                 below[:, k:k + ks] = low
-                in_band = in_band.sub_(is_below).view(nr * ks, width)  # 1 in [lo, hi]
-                band = in_band.sum(1)
+                band = (in_band.sum(2) - low).flatten()  # items in [lo, hi]
                 ids = (p0 + torch.arange(nr, device=scores.device)[:, None] * m
                        + torch.arange(k, k + ks, device=scores.device)).flatten()
                 if own is not None:  # the match itself is in its band
@@ -439,8 +438,15 @@ class _PairCounter:
                 sel = torch.nonzero(band > 0).flatten()
                 if sel.numel() == 0:
                     continue
-                # Near-ties are sparse: only the rows holding some are read again.
-                diff = in_band.index_select(0, sel)
+                # Near-ties are sparse: only the rows holding some are read again (the
+                # band indicator is le minus lt, formed on those rows or, when they are
+                # most rows, in place).
+                in_band = in_band.view(nr * ks, width)
+                is_below = is_below.view(nr * ks, width)
+                if 2 * sel.numel() > band.numel():
+                    diff = in_band.sub_(is_below).index_select(0, sel)
+                else:
+                    diff = in_band.index_select(0, sel).sub_(is_below.index_select(0, sel))
                 sel_ids = ids[sel]
                 if own is not None:
                     mine = torch.nonzero(own[0][sel_ids]).flatten()
