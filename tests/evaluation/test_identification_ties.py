@@ -153,7 +153,6 @@ class Boom(RuntimeError):
 
 
 def test_call_leaves_threads_and_pool_as_it_found_them(monkeypatch, threads):
-    rng = np.random.default_rng(2)
     case = duplicated_case(2, 6)
     threads(3)
     before = {t.name for t in threading.enumerate()}
@@ -170,12 +169,12 @@ def test_call_leaves_threads_and_pool_as_it_found_them(monkeypatch, threads):
         evaluate_identification(*case, chunk_size=4, gallery_chunk_size=64)
     assert torch.get_num_threads() == 3
     assert {t.name for t in threading.enumerate()} <= before
-    del rng
 
 
 def test_one_option_checker_for_function_and_metric():
     assert check_identification_options('cosine', 'exact', 'exclude', [5, 1]) == (5, 1)
-    for kwargs, match in ((dict(distance='manhattan'), r"distance: expected one of \('euclidean', 'cosine'\)"),
+    for kwargs, match in ((dict(distance='manhattan'),
+                           r"distance: expected one of \('euclidean', 'cosine'\)"),
                           (dict(ap_mode='interp'), r"ap_mode: expected one of \('official', 'exact'\)"),
                           (dict(no_match='drop'), r"no_match: expected one of \('zero', 'exclude'\)"),
                           (dict(ranks=(0,)), 'ranks: expected positive ranks'),

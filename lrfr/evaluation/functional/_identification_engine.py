@@ -14,7 +14,7 @@ exit, also on exceptions. See docs/evaluation.md, "How it is computed".
 """
 import concurrent.futures
 import contextlib
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch

@@ -14,9 +14,10 @@ only (``._near_ties``: identical rows tie, whatever the BLAS). The counts come f
 matrix product per block of probes x gallery columns (the private
 ``._identification_engine``): memory is bounded by the block size, no gallery row is
 ever sorted, and pairs too close for the product's proven error bound are decided
-exactly. The ranks of a probe's true matches determine its CMC row, both average precisions and its precision-recall curve exactly. In official mode,
-where nothing beyond rank 1,000 counts, a match stops being followed once 1,000 items
-are known to rank before it, and a probe with no such match left stops being scored.
+exactly. The ranks of a probe's true matches determine its CMC row, both average
+precisions and its precision-recall curve exactly. In official mode, where nothing
+beyond rank 1,000 counts, a match stops being followed once 1,000 items are known to
+rank before it, and a probe with no such match left stops being scored.
 
 See ``docs/evaluation.md`` for the protocol, the tie rule and the 1,000-rank cut-off.
 """
