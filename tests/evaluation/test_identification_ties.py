@@ -122,12 +122,12 @@ def test_two_product_is_exact():
 
 
 def test_score_bound_and_band():
-    # Euclidean, float32, D = 3: gamma_4 2|p||g| + (gamma_3 + gamma64_4) |g|^2 + underflow slack, x 1.001.
+    # Euclidean, float32, D = 3: gamma_4 2|p||g| + (gamma_4 + gamma64_4) |g|^2 + underflow slack, x 1.001.
     u = 2.0 ** -24
     bound = _near_ties.score_bound('euclidean', 3, torch.float32, torch.tensor([2.0], dtype=torch.float64),
                                    torch.tensor([3.0], dtype=torch.float64), exact_too=False)
-    g4, g3, g4_64 = 4 * u / (1 - 4 * u), 3 * u / (1 - 3 * u), 4 * 2.0 ** -53 / (1 - 4 * 2.0 ** -53)
-    expected = (g4 * 12 + (g3 + g4_64) * 9 + 2 * 7 * torch.finfo(torch.float32).tiny
+    g4, g4_64 = 4 * u / (1 - 4 * u), 4 * 2.0 ** -53 / (1 - 4 * 2.0 ** -53)
+    expected = (g4 * 12 + (g4 + g4_64) * 9 + 2 * 7 * torch.finfo(torch.float32).tiny
                 + 2 * 7 * torch.finfo(torch.float64).tiny) * 1.001
     assert bound.item() == pytest.approx(expected, rel=1e-12)
     t = torch.tensor([1.0, -3.5, 1e30], dtype=torch.float32)

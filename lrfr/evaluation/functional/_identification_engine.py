@@ -95,7 +95,7 @@ class Scorer:
         _check_finite(self.gallery_norms.sq.to(gallery.dtype), 'gallery_feats')
         _check_finite(self.probe_norms.sq.to(probe.dtype), 'probe_feats')
         if distance == 'euclidean':
-            # summed in float64, rounded once: the score bound's gamma_3 ||g||^2 term
+            # summed in float64, rounded once: the score bound's gamma_4 ||g||^2 term
             self.bias = self.gallery_norms.sq.to(gallery.dtype)
         else:  # same eps as F.normalize
             _near_ties.check_cosine_norms(self.gallery_norms.upper, 'gallery_feats')

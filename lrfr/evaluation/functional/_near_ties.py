@@ -58,8 +58,8 @@ def score_bound(distance: str, dim: int, dtype: torch.dtype, probe_norm: torch.T
     """Upper bound of ``|s - X|`` for scores computed in ``dtype`` (+ ``|R - X|``).
 
     Euclidean ``s = fl(b + fl(-2p . g))`` with ``b`` = ``||g||^2`` summed in float64 and
-    rounded once to ``dtype``: ``|s - X| <= gamma_{D+1} 2|p||g| + (gamma_3 + gamma64_{D+1})
-    ||g||^2 + eta`` (Cauchy-Schwarz bounds ``sum |p_i g_i|``; ``gamma64`` is float64's).
+    rounded once to ``dtype``: ``|s - X| <= gamma_{D+1} 2|p||g| + (gamma_4 + gamma64_{D+1})
+    ||g||^2 + eta`` (``u`` for the squares, the bias and the final sum) (Cauchy-Schwarz bounds ``sum |p_i g_i|``; ``gamma64`` is float64's).
     Cosine
     ``s = fl(p_hat . g_hat)`` with normalised, rounded operands:
     ``|s - X| <= gamma_{3D+10} + eta`` (each operand's relative error is at most
@@ -84,7 +84,7 @@ def score_bound(distance: str, dim: int, dtype: torch.dtype, probe_norm: torch.T
         gg = item_norm * item_norm
         pg = 2.0 * probe_norm * item_norm
         # the bias ||g||^2 is summed in float64 and rounded once to dtype
-        bound = gamma(dim + 1, u) * pg + (gamma(3, u) + gamma(dim + 1, 2.0 ** -53)) * gg + eta
+        bound = gamma(dim + 1, u) * pg + (gamma(4, u) + gamma(dim + 1, 2.0 ** -53)) * gg + eta
         if exact_too:
             bound = bound + 2.0 ** -52 * (gg + pg)
     else:
