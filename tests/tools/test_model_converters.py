@@ -94,8 +94,7 @@ def random_state(layout: Dict[str, Tuple[int, ...]], seed: int = 0) -> Dict[str,
         elif len(shape) >= 2:  # conv / fc weights: unit gain
             fan_in = int(torch.tensor(shape[1:]).prod())
             state[key] = torch.randn(shape, generator=g) / fan_in ** 0.5
-        elif key.endswith('prelu.weight') or key.endswith('2.weight') and 'input_layer' in key \
-                or key.endswith('res_layer.3.weight'):
+        elif key.endswith(('prelu.weight', 'input_layer.2.weight', 'res_layer.3.weight')):  # PReLU slopes
             state[key] = 0.25 + 0.05 * torch.randn(shape, generator=g)
         else:  # BN scales
             state[key] = 1 + 0.1 * torch.randn(shape, generator=g)

@@ -15,6 +15,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 
+from lrfr.models.backbones import AdaFaceIR, IResNet
 from lrfr.registry import MODELS
 from lrfr.utils import register_all_modules
 
@@ -87,7 +88,6 @@ def guess_layout(keys: Iterable[str]) -> Optional[Tuple[str, Optional[int]]]:
     numbers its units in one ``body`` sequence (depth from their count). ``depth`` is None when the counts
     match no published net.
     """
-    from lrfr.models.backbones import AdaFaceIR, IResNet  # after the registry is populated
     keys = [re.sub(r'^(module\.|model\.)', '', k) for k in keys]
     stages = _count_units(keys, r'^layer(\d)\.(\d+)\.')
     if stages and 'conv1.weight' in keys:

@@ -18,6 +18,8 @@ from typing import Dict, List, Tuple
 
 import torch
 
+from lrfr.models.backbones import AdaFaceIR
+
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from _convert import ConversionError, convert_file  # noqa: E402
 
@@ -37,7 +39,6 @@ def backbone_cfg(depth: int) -> dict:
 
 def to_source(key: str, depth: int) -> str:
     """AdaFace's name of an lrfr AdaFaceIR key: stage units are numbered in one ``body`` sequence."""
-    from lrfr.models.backbones import AdaFaceIR
     match = re.match(r'^layer(\d)\.(\d+)\.(\w+)\.(.+)$', key)
     if match is None:
         module, _, rest = key.partition('.')
