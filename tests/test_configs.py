@@ -145,7 +145,7 @@ def check_sample_fits(model: torch.nn.Module, sample: dict, where: str) -> None:
     """Run one pipeline output through the meta model and check every size on the way."""
     inputs = sample['inputs']
     assert inputs.dtype == torch.uint8 and inputs.dim() == 3 and inputs.shape[0] == 3, where
-    x = torch.empty((1, *inputs.shape), device='meta')
+    x = torch.empty((2, *inputs.shape), device='meta')  # 2: a BN1d embedding (IResNet) needs a batch in train mode
     data_sample = sample['data_samples']
     sr = getattr(model, 'sr', None)
     if sr is not None:
@@ -166,7 +166,7 @@ def check_sample_fits(model: torch.nn.Module, sample: dict, where: str) -> None:
         assert tuple(inputs.shape[-2:]) == size, f'{where}: pipeline gives {tuple(inputs.shape[-2:])}, ' \
                                                  f'the backbone takes {size}'
     embedding = model(x, mode='tensor')
-    assert embedding.shape == (1, model.backbone.embed_dim), where
+    assert embedding.shape == (2, model.backbone.embed_dim), where
     for head in (model.head, getattr(model, 'native_head', None)):
         assert head_widths(head) <= {embedding.shape[1]}, f'{where}: head width vs embedding'
 
@@ -177,8 +177,11 @@ def test_name_batch_and_schedule(path):
     cfg = load(path)
     match = NAME_RE.match(stem(path))
     assert match, f'{path.name}: not {{method}}_{{sr}}-{{fr}}_{{N}}xb{{B}}_{{data}}.py'
-    loader = cfg.train_dataloader
+    loader = cfg.get('train_dataloader') or cfg.test_dataloader  # test-only configs: configs/pretrained
     assert int(match['gpus']) == 1 and int(match['batch']) == loader.batch_size, path.name
+    if 'train_dataloader' not in cfg:
+        assert 'train_cfg' not in cfg and 'optim_wrapper' not in cfg, f'{path.name}: training without data'
+        return
     if 'batch_size' in loader.sampler:  # a batch sampler (MultiBranchSampler) must agree with the loader
         assert loader.sampler.batch_size == loader.batch_size
     max_iters = cfg.train_cfg.max_iters
@@ -246,9 +249,10 @@ def test_config_builds(path, trees):
     for hook in cfg.default_hooks.values():
         assert HOOKS.get(hook['type']) is not None, hook['type']
 
-    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    for scheduler in cfg.param_scheduler:
-        PARAM_SCHEDULERS.build(dict(scheduler, optimizer=wrapper))
+    if 'optim_wrapper' in cfg:  # test-only configs have none
+        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+        for scheduler in cfg.param_scheduler:
+            PARAM_SCHEDULERS.build(dict(scheduler, optimizer=wrapper))
 
 
 # -- checkpoint chains -----------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ TINY = {
     'VGGFace': (dict(type='VGGFace', input_size=(32, 32), width_mult=0.125, fc_dim=32), (32, 32)),
     'DeepID2': (dict(type='DeepID2', width_mult=0.25, embed_dim=16), (55, 47)),
     'IResNet': (dict(type='IResNet', depth=18, input_size=(32, 32), width_mult=0.0625, embed_dim=16), (32, 32)),
+    'AdaFaceIR': (dict(type='AdaFaceIR', depth=18, input_size=(32, 32), width_mult=0.0625, embed_dim=16), (32, 32)),
 }
 
 

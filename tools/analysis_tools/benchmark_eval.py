@@ -16,9 +16,12 @@ and prints seconds, the ratios lrfr/reference and lrfr/GEMM, and each method's p
 memory: the rise of the process's resident set size above its level before the method
 (sampled every 2 ms from ``/proc/self/statm``), or on CUDA ``torch.cuda.max_memory_allocated``.
 
-Example (full scale, the figures in docs/benchmark.md)::
+Example (full scale with the official protocol's labels, the figures in docs/benchmark.md;
+the folder holds the TinyFace release's ``probe_img_ID_pairs.mat`` and
+``gallery_match_img_ID_pairs.mat``)::
 
-    python tools/analysis_tools/benchmark_eval.py --repeat 1 --threads 2
+    python tools/analysis_tools/benchmark_eval.py --protocol data/tinyface/Testing_Set \
+        --repeat 1 --threads 2
 
 Scaled down (about a second)::
 

@@ -9,26 +9,26 @@ counted instead of sorted::
     rank(m) = 1 + #{j : s_j < s_m} + #{j < m : s_j == s_m}
 
 (gallery order breaks ties, as MATLAB's stable ``sort`` does), where ``s`` is the
-probe's score row (lower is better). The counts come from one matrix product per
-block of probes x gallery columns, so memory is bounded by the block size and no
-gallery row is ever sorted. The ranks of a probe's true matches determine its CMC
-row, both average precisions and its precision-recall curve exactly. In official mode,
-where nothing beyond rank 1,000 counts, a match stops being followed once 1,000 items
-are known to rank before it, and a probe with no such match left stops being scored.
+probe's score row (lower is better), each score a function of the two feature vectors
+only (``._near_ties``: identical rows tie, whatever the BLAS). The counts come from one
+matrix product per block of probes x gallery columns (the private
+``._identification_engine``): memory is bounded by the block size, no gallery row is
+ever sorted, and pairs too close for the product's proven error bound are decided
+exactly. The ranks of a probe's true matches determine its CMC row, both average
+precisions and its precision-recall curve exactly. In official mode, where nothing
+beyond rank 1,000 counts, a match stops being followed once 1,000 items are known to
+rank before it, and a probe with no such match left stops being scored.
 
 See ``docs/evaluation.md`` for the protocol, the tie rule and the 1,000-rank cut-off.
 """
-import concurrent.futures
-import contextlib
-import math
 import warnings
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from lrfr.structures import DISTRACTOR_LABEL
+from . import _identification_engine as engine
 from ._tensor import ArrayLike, as_features, as_labels
 
 #: The official ``compute_AP.m`` keeps a 1,000-entry CMC and ignores true matches ranked lower.
@@ -37,14 +37,36 @@ DISTANCES = ('euclidean', 'cosine')
 AP_MODES = ('official', 'exact')
 NO_MATCH_POLICIES = ('zero', 'exclude')
 
-# Block sizes (probes, gallery columns per matrix product). On a CPU each product is
-# counted in 2048-column slices, a (256 x 2048) float32 slice (2 MiB) staying in cache;
-# with several threads the products are wider (16384 columns: fewer thread
-# synchronisations, which cost dearly when cores are shared). A GPU counts whole blocks.
-_CPU_BLOCK = (256, 2048)
-_CPU_BLOCK_THREADED = (256, 16384)
-_GPU_BLOCK = (2048, 32768)
-_CPU_COUNT_WIDTH = 2048
+
+def check_identification_options(distance: str, ap_mode: str, no_match: str,
+                                 ranks: Sequence[int], owner: str = '') -> Tuple[int, ...]:
+    """Check the identification options (the one definition the functional API and
+    ``IdentificationMetric`` share) and return the ranks as a tuple of ints.
+
+    Args:
+        distance (str): one of ``DISTANCES``.
+        ap_mode (str): one of ``AP_MODES``.
+        no_match (str): one of ``NO_MATCH_POLICIES``.
+        ranks (Sequence[int]): positive CMC ranks (at most 1,000 in official mode).
+        owner (str): prefix of the error messages (e.g. ``'IdentificationMetric: '``).
+
+    Returns:
+        tuple: the ranks as ints.
+    """
+    for name, value, allowed in (('distance', distance, DISTANCES), ('ap_mode', ap_mode, AP_MODES),
+                                 ('no_match', no_match, NO_MATCH_POLICIES)):
+        if value not in allowed:
+            raise ValueError(f'{owner}{name}: expected one of {allowed}, got {value!r}')
+    try:
+        ranks = tuple(int(k) for k in ranks)
+    except (TypeError, ValueError):
+        raise TypeError(f'{owner}ranks: expected a sequence of positive ints, got {ranks!r}') from None
+    if not ranks or min(ranks) < 1:
+        raise ValueError(f'{owner}ranks: expected positive ranks, got {ranks}')
+    if ap_mode == 'official' and max(ranks) > OFFICIAL_MAX_RANK:
+        raise ValueError(f'{owner}ranks: the official CMC stops at rank {OFFICIAL_MAX_RANK}, got '
+                         f"{ranks}; use ap_mode='exact' for deeper ranks")
+    return ranks
 
 
 def evaluate_identification(probe_feats: ArrayLike,
@@ -110,13 +132,7 @@ def evaluate_identification(probe_feats: ArrayLike,
         means); ``num_probes``, ``num_gallery``, ``num_probes_without_match``,
         ``distance``, ``ap_mode``, ``max_rank`` (``len(cmc)``).
     """
-    if distance not in DISTANCES:
-        raise ValueError(f'distance: expected one of {DISTANCES}, got {distance!r}')
-    if ap_mode not in AP_MODES:
-        raise ValueError(f'ap_mode: expected one of {AP_MODES}, got {ap_mode!r}')
-    if no_match not in NO_MATCH_POLICIES:
-        raise ValueError(f'no_match: expected one of {NO_MATCH_POLICIES}, got {no_match!r}')
-    ranks = _check_ranks(ranks, ap_mode)
+    ranks = check_identification_options(distance, ap_mode, no_match, ranks)
 
     gallery = as_features(gallery_feats, 'gallery_feats', device, check_finite=False)
     probe = as_features(probe_feats, 'probe_feats', gallery.device, check_finite=False)
@@ -134,20 +150,14 @@ def evaluate_identification(probe_feats: ArrayLike,
         raise ValueError(f'probe_labels: probes must be labelled; got the distractor label '
                          f'{DISTRACTOR_LABEL} for {int((probe_lbl == DISTRACTOR_LABEL).sum())} probe(s)')
 
-    if gallery.device.type == 'cuda':
-        default_block = _GPU_BLOCK
-    else:
-        default_block = _CPU_BLOCK_THREADED if torch.get_num_threads() > 1 else _CPU_BLOCK
+    default_block = engine.default_block(gallery.device, torch.get_num_threads())
     chunk_size = _check_block(chunk_size, default_block[0], 'chunk_size')
     gallery_chunk_size = _check_block(gallery_chunk_size, default_block[1], 'gallery_chunk_size')
 
     pairs = _true_match_pairs(probe_lbl, gallery_lbl)
-    threads = torch.get_num_threads()
-    with _cpu_threads(1, gallery.device):  # every thread for the GEMMs only (see _cpu_threads)
-        match_rank = _rank_true_matches(probe, gallery, pairs, distance, chunk_size,
-                                        gallery_chunk_size,
-                                        OFFICIAL_MAX_RANK if ap_mode == 'official' else None,
-                                        gemm_threads=threads)
+    match_rank = engine.rank_true_matches(probe, gallery, pairs, distance, chunk_size,
+                                          gallery_chunk_size,
+                                          OFFICIAL_MAX_RANK if ap_mode == 'official' else None)
     return _summarise(match_rank, pairs['probe'], pairs['num_matches'], gallery.shape[0],
                       distance, ap_mode, ranks, no_match)
 
@@ -192,19 +202,6 @@ def precision_recall_curve(result: Dict[str, Any],
 # ----------------------------------------------------------------------------------------
 # Internals
 # ----------------------------------------------------------------------------------------
-def _check_ranks(ranks: Sequence[int], ap_mode: str) -> Tuple[int, ...]:
-    try:
-        ranks = tuple(int(k) for k in ranks)
-    except (TypeError, ValueError):
-        raise TypeError(f'ranks: expected a sequence of positive ints, got {ranks!r}') from None
-    if not ranks or min(ranks) < 1:
-        raise ValueError(f'ranks: expected positive ranks, got {ranks}')
-    if ap_mode == 'official' and max(ranks) > OFFICIAL_MAX_RANK:
-        raise ValueError(f'ranks: the official CMC stops at rank {OFFICIAL_MAX_RANK}, got {ranks}; '
-                         "use ap_mode='exact' for deeper ranks")
-    return ranks
-
-
 def _check_block(value: Optional[int], default: int, name: str) -> int:
     if value is None:
         return default
@@ -217,9 +214,8 @@ def _true_match_pairs(probe_lbl: np.ndarray, gallery_lbl: np.ndarray) -> Dict[st
     """Every (probe, true gallery match) pair, sorted by probe then gallery order.
 
     The gallery splits into two regions, each kept in gallery order: *mated* items
-    (a label some probe carries) and the others (distractors). Positions are given
-    in region coordinates, with the region-wise tie split of each pair: ``mated_pos``
-    (the match itself) and ``other_pos`` (how many distractors precede the match).
+    (a label some probe carries, indices ``mated_idx``) and the others (distractors,
+    ``other_idx``). ``mated_pos`` is each pair's match as a position in ``mated_idx``.
     """
     num_probes = probe_lbl.shape[0]
     mated = (gallery_lbl != DISTRACTOR_LABEL) & np.isin(gallery_lbl, probe_lbl)
@@ -236,374 +232,10 @@ def _true_match_pairs(probe_lbl: np.ndarray, gallery_lbl: np.ndarray) -> Dict[st
     return dict(
         probe=np.repeat(np.arange(num_probes), num_matches),
         mated_pos=mated_pos,
-        other_pos=np.searchsorted(other_idx, mated_idx[mated_pos]),
         num_matches=num_matches,
         first=first,
         mated_idx=mated_idx,
         other_idx=other_idx)
-
-
-class _Scorer:
-    """Score blocks ``s = ||g||^2 - 2 p.g`` (Euclidean) or ``-cos(p, g)``: lower is better.
-
-    Probe rows are pre-scaled once (``-2 p`` is exact; ``-p/||p||`` is shared by every
-    block), and each gallery item's ``||g||^2`` (or ``1/||g||``) is computed once, so an
-    item scores the same way in every block it appears in.
-
-    Args:
-        gallery (torch.Tensor): ``(G, D)`` gallery features.
-        distance (str): ``'euclidean'`` or ``'cosine'``.
-        block (int): rows per step when computing the norms (bounds the temporary).
-        gemm_threads (int): CPU threads for the matrix products. Defaults to 1.
-    """
-
-    def __init__(self, gallery: torch.Tensor, distance: str, block: int,
-                 gemm_threads: int = 1) -> None:
-        self.gallery = gallery
-        self.distance = distance
-        self.gemm_threads = gemm_threads
-        sq = torch.empty(gallery.shape[0], dtype=gallery.dtype, device=gallery.device)
-        for a in range(0, gallery.shape[0], block):
-            g = gallery[a:a + block]
-            sq[a:a + block] = (g * g).sum(1)
-        # NaN/Inf anywhere in a row (or an overflowing norm) shows in its squared norm:
-        # one check on G numbers instead of a pass over G x D.
-        _check_finite(sq, 'gallery_feats')
-        if distance == 'euclidean':
-            self.bias = sq
-        else:  # same eps as F.normalize
-            self.inv_norm = 1.0 / sq.sqrt().clamp_min(1e-12)
-
-    def prepare_probes(self, probe: torch.Tensor) -> torch.Tensor:
-        _check_finite((probe * probe).sum(1), 'probe_feats')
-        if self.distance == 'euclidean':
-            return probe * -2.0
-        return -F.normalize(probe, dim=1)
-
-    def __call__(self, probes: torch.Tensor, index: np.ndarray) -> torch.Tensor:
-        """Scores ``(len(probes), len(index))`` against gallery items ``index`` (ascending)."""
-        if index[-1] - index[0] == len(index) - 1:  # contiguous: a view, no copy
-            cols = slice(int(index[0]), int(index[-1]) + 1)
-            g = self.gallery[cols]
-        else:
-            cols = torch.as_tensor(index, device=self.gallery.device)
-            g = self.gallery.index_select(0, cols)
-        if self.distance == 'cosine':
-            g = g * self.inv_norm[cols, None]
-        with _cpu_threads(self.gemm_threads, g.device):
-            scores = probes @ g.T
-        if self.distance == 'euclidean':
-            scores += self.bias[cols]
-        return scores
-
-
-@contextlib.contextmanager
-def _cpu_threads(threads: int, device: torch.device) -> Iterator[None]:
-    """Run a block with ``threads`` intra-op CPU threads, then restore the previous count.
-
-    The evaluation runs its many small memory-bound operations (norms, bias, comparisons,
-    sums) with one intra-op thread (the comparisons shared by Python threads, see
-    :class:`_PairCounter`) and gives every thread back to the matrix products only: when
-    the cores are shared with other work (data loader workers, other jobs) each small
-    operation's OpenMP barrier can wait a whole scheduler time slice for a descheduled
-    thread (measured: 10-20x slower overall on a busy 2-core machine). No effect on GPU.
-    """
-    previous = torch.get_num_threads()
-    if device.type != 'cpu' or threads == previous:
-        yield
-        return
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def _check_finite(x: torch.Tensor, name: str) -> None:
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f'{name}: features contain NaN or Inf (or overflow when squared)')
-
-
-def _rank_true_matches(probe: torch.Tensor, gallery: torch.Tensor, pairs: Dict[str, np.ndarray],
-                       distance: str, chunk_size: int, gallery_chunk_size: int,
-                       cap: Optional[int] = None, gemm_threads: int = 1) -> np.ndarray:
-    """1-based rank of every true match (in ``pairs`` order), by blocked counting.
-
-    Probes are processed in decreasing order of their number of matches ``m``, so a
-    block's rows form a few groups of equal ``m`` whose pairs are contiguous
-    ``(rows, m)`` threshold matrices: views only, no gathered copies, few operations.
-
-    With ``cap`` (official mode: 1,000) a pair is only followed while its count stays
-    below ``cap``: from time to time (after distractor products 1, 2, 4, 8, ...) finished
-    pairs leave the block, and probes left without pairs leave the matrix product.
-    Their rank is then reported as ``cap + 1``.
-    """
-    num_pairs = pairs['probe'].shape[0]
-    dev = gallery.device
-    # Counting slices of `width` columns; matrix products of `gemm_width` (a multiple).
-    width = min(gallery_chunk_size, _CPU_COUNT_WIDTH) if dev.type == 'cpu' else gallery_chunk_size
-    gemm_width = gallery_chunk_size // width * width
-    scorer = _Scorer(gallery, distance, width, gemm_threads)  # also validates the features
-    match_rank = np.zeros(num_pairs, dtype=np.int64)
-    if num_pairs == 0:  # nothing to rank: skip the matrix product entirely
-        return match_rank
-    mated_idx, other_idx = pairs['mated_idx'], pairs['other_idx']
-    num_matches = pairs['num_matches']
-    order = np.argsort(-num_matches, kind='stable')
-    order = order[num_matches[order] > 0]  # probes without a match need no scores
-
-    def slices(probes: torch.Tensor, index: np.ndarray, start: int) -> list:
-        """One matrix product over ``index[start:start + gemm_width]``, cut in count slices."""
-        block = scorer(probes, index[start:start + gemm_width])
-        return [block[:, c:c + width] for c in range(0, block.shape[1], width)]
-
-    for c0 in range(0, order.shape[0], chunk_size):
-        chunk = order[c0:c0 + chunk_size]
-        pair_ids, rows, groups = _block_layout(chunk, num_matches[chunk], pairs['first'])
-        probes = scorer.prepare_probes(probe.index_select(0, torch.as_tensor(chunk, device=dev)))
-
-        # The mated region holds every true match, so its score tiles give the thresholds,
-        # read from the very tiles they are compared with (bit-for-bit consistent).
-        mated_pos = pairs['mated_pos'][pair_ids]
-        mated_tiles = [t for a in range(0, mated_idx.shape[0], gemm_width)
-                       for t in slices(probes, mated_idx, a)]
-        counter = _PairCounter(rows, groups, _gather_thresholds(mated_tiles, rows, mated_pos, width),
-                               parts=gemm_threads)
-        region = counter.region(mated_pos, width)
-        for j, scores in enumerate(mated_tiles):
-            counter.count(scores, j, region)
-        del mated_tiles
-
-        other_pos = pairs['other_pos'][pair_ids]
-        region = counter.region(other_pos, width)
-        counts = np.zeros(pair_ids.shape[0])
-        active = np.arange(pair_ids.shape[0])  # block pairs still counted, in counter order
-        num_blocks = -(-other_idx.shape[0] // gemm_width)
-        for b in range(num_blocks):
-            for k, scores in enumerate(slices(probes, other_idx, b * gemm_width)):
-                counter.count(scores, b * (gemm_width // width) + k, region)
-            if cap is None or b + 1 == num_blocks or (b + 1) & b:  # check after 1, 2, 4, 8 ...
-                continue
-            now = counter.counts.cpu().numpy()
-            done = now >= cap
-            if done.sum() * 8 < done.size:  # too few finished to be worth a rebuild
-                continue
-            counts[active[done]] = now[done]
-            keep = np.flatnonzero(~done)
-            if keep.size == 0:
-                active = keep
-                break
-            # Rebuild the block from the unfinished pairs: rows re-sorted by their number of
-            # unfinished pairs; rows without any leave the matrix product.
-            kept_rows = rows[keep]
-            row_ids, local_row = np.unique(kept_rows, return_inverse=True)
-            m_new = np.bincount(local_row)
-            row_order = np.argsort(-m_new, kind='stable')
-            pair_order = np.lexsort((np.arange(keep.size), np.argsort(row_order)[local_row]))
-            keep = keep[pair_order]
-            _, rows, groups = _block_layout(row_order, m_new[row_order],
-                                            np.cumsum(m_new) - m_new)
-            probes = probes.index_select(0, torch.as_tensor(row_ids[row_order], device=dev))
-            counter = counter.subset(torch.as_tensor(keep, device=dev), rows, groups)
-            active = active[keep]
-            region = counter.region(other_pos[active], width)
-        if active.size:
-            counts[active] = counter.counts.cpu().numpy()
-        rank = counts.astype(np.int64) + 1
-        match_rank[pair_ids] = rank if cap is None else np.minimum(rank, cap + 1)
-    return match_rank
-
-
-def _block_layout(chunk: np.ndarray, m: np.ndarray,
-                  first: np.ndarray) -> Tuple[np.ndarray, np.ndarray, list]:
-    """Pairs of a probe block, row-major, and its groups of rows with equal match count.
-
-    Args:
-        chunk (np.ndarray): the block's probes (or any ids indexing ``first``).
-        m (np.ndarray): their number of pairs, non-increasing.
-        first (np.ndarray): index of each probe's first pair in the pair list.
-
-    Returns:
-        tuple: pair ids (into the pair list), local row of each pair, and groups
-        ``(r0, r1, m, p0)`` (rows ``r0 .. r1 - 1`` have ``m`` pairs each, from ``p0`` on).
-    """
-    rows = np.repeat(np.arange(chunk.shape[0]), m)
-    pair_first = np.cumsum(m) - m
-    pair_ids = first[chunk[rows]] + (np.arange(rows.shape[0]) - pair_first[rows])
-    starts = np.flatnonzero(np.diff(m, prepend=-1))
-    ends = np.append(starts[1:], chunk.shape[0])
-    groups = [(int(r0), int(r1), int(m[r0]), int(pair_first[r0])) for r0, r1 in zip(starts, ends)]
-    return pair_ids, rows, groups
-
-
-def _split_groups(groups: Sequence[Tuple[int, int, int, int]],
-                  parts: int) -> List[List[Tuple[int, int, int, int]]]:
-    """Cut row groups ``(r0, r1, m, p0)`` into ``parts`` shares of about equal pairs."""
-    total = sum((r1 - r0) * m for r0, r1, m, _ in groups)
-    if parts <= 1 or total < 2 * parts:
-        return [list(groups)]
-    shares: List[List[Tuple[int, int, int, int]]] = [[] for _ in range(parts)]
-    target, done, share = total / parts, 0, 0
-    for r0, r1, m, p0 in groups:
-        while r0 < r1:
-            room = max(1, int(round((share + 1) * target - done)) // m)
-            cut = r1 if share == parts - 1 else min(r1, r0 + room)
-            shares[share].append((r0, cut, m, p0))
-            done += (cut - r0) * m
-            p0 += (cut - r0) * m
-            r0 = cut
-            if done >= (share + 1) * target - 0.5 * m and share < parts - 1:
-                share += 1
-    return [sh for sh in shares if sh]
-
-
-_POOL: Optional[concurrent.futures.ThreadPoolExecutor] = None
-
-
-def _thread_pool(workers: int) -> concurrent.futures.ThreadPoolExecutor:
-    """A process-wide pool for the counting shares (created on first use)."""
-    global _POOL
-    if _POOL is None or _POOL._max_workers < workers:
-        _POOL = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix='lrfr-count')
-    return _POOL
-
-
-def _gather_thresholds(tiles: Sequence[torch.Tensor], rows: np.ndarray, pos: np.ndarray,
-                       width: int) -> torch.Tensor:
-    """Score of each pair's own match, read from the score tile that holds it."""
-    out = torch.empty(rows.shape[0], dtype=tiles[0].dtype, device=tiles[0].device)
-    tile_of = pos // width
-    for j, scores in enumerate(tiles):
-        sel = np.flatnonzero(tile_of == j)
-        if sel.size:
-            dev = scores.device
-            out[torch.as_tensor(sel, device=dev)] = scores[torch.as_tensor(rows[sel], device=dev),
-                                                           torch.as_tensor(pos[sel] - j * width,
-                                                                           device=dev)]
-    return out
-
-
-class _PairCounter:
-    """Counts, for each (probe, true match) pair of a probe block, the items that rank before it.
-
-    A gallery region (kept in gallery order) is scanned in tiles of ``width`` columns.
-    Each pair has a split position ``pos`` in the region: items before it rank first
-    when they score ``<=`` the match (stable-sort tie rule), items from it on when they
-    score ``<``. A tile entirely before the split compares with ``nextafter(t, +inf)``
-    (``s < nextafter(t) <=> s <= t``), a tile from the split on with ``t``, so a tile
-    costs one comparison per pair and element; only the tile that straddles the split
-    adds the exact ties in front of it. Where ``nextafter`` cannot help (``t``
-    infinite, or a flush-to-zero mode swallowing the subnormal step), the pair falls
-    back to the exact tie count in every tile before its split.
-
-    Pairs are row-major, and rows come in groups ``(r0, r1, m, p0)`` of equal match
-    count ``m``: the group's pairs ``p0 .. p0 + (r1 - r0) * m`` form a ``(rows, m)``
-    threshold matrix compared with score rows ``r0 .. r1`` in broadcast operations.
-
-    On CPU with ``parts > 1`` the groups are cut into ``parts`` shares of equal work,
-    counted by as many Python threads, each single-threaded (torch releases the GIL): a
-    thread that waits for a busy core blocks instead of spinning in an OpenMP barrier.
-
-    Args:
-        rows (np.ndarray): local probe row of each pair.
-        groups (Sequence[tuple]): ``(r0, r1, m, p0)`` per group of equal match count.
-        thresholds (torch.Tensor): each pair's own match score.
-        counts (torch.Tensor, optional): counts so far. Defaults to None (zeros).
-        parts (int): threads sharing the comparisons. Defaults to 1.
-    """
-
-    def __init__(self, rows: np.ndarray, groups: Sequence[Tuple[int, int, int, int]],
-                 thresholds: torch.Tensor, counts: Optional[torch.Tensor] = None,
-                 parts: int = 1) -> None:
-        dev = thresholds.device
-        self.rows = torch.as_tensor(rows, device=dev)
-        self.groups = groups
-        self.parts = parts
-        self.shares = _split_groups(groups, parts if dev.type == 'cpu' else 1)
-        self._buffers: List[Optional[torch.Tensor]] = [None] * len(self.shares)
-        self.t = thresholds
-        self.t_next = torch.nextafter(thresholds, thresholds.new_tensor(math.inf))
-        bad = ~(self.t_next > thresholds)
-        self.bad = np.flatnonzero(bad.cpu().numpy())  # one host sync per probe block
-        self.bad_mask = bad if self.bad.size else None
-        # float64 counts are exact far beyond any gallery size (2**53)
-        self.counts = torch.zeros(rows.shape[0], dtype=torch.float64, device=dev) \
-            if counts is None else counts
-        self._tile_counts = torch.empty(rows.shape[0], dtype=thresholds.dtype, device=dev)
-
-    def subset(self, keep: torch.Tensor, rows: np.ndarray,
-               groups: Sequence[Tuple[int, int, int, int]]) -> '_PairCounter':
-        """A counter for pairs ``keep`` (in their new order), laid out as ``rows``/``groups``."""
-        return _PairCounter(rows, groups, self.t[keep], self.counts[keep], self.parts)
-
-    def region(self, pos: np.ndarray, width: int) -> Dict[str, Any]:
-        """Per-region state: split tile of each pair and, per tile, the pairs needing exact ties."""
-        tile_of = pos // width
-        need = np.flatnonzero(pos % width != 0)  # split strictly inside a tile
-        eq_pairs = {int(j): need[tile_of[need] == j] for j in np.unique(tile_of[need])}
-        return dict(pos=pos, width=width, tile_of=tile_of, eq_pairs=eq_pairs,
-                    tile_of_t=torch.as_tensor(tile_of, device=self.t.device))
-
-    def count(self, scores: torch.Tensor, j: int, region: Dict[str, Any]) -> None:
-        """Add the counts of gallery tile ``j`` of ``region``. ``scores`` (rows x tile
-        columns) is overwritten: the last comparison of each row runs in place."""
-        self._count_ties(scores, j, region)  # reads the scores: before they are overwritten
-        before = region['tile_of_t'] > j  # the whole tile precedes the split: '<='
-        if self.bad_mask is not None:
-            before &= ~self.bad_mask
-        thr = torch.where(before, self.t_next, self.t)
-        if len(self.shares) == 1:
-            self._compare(scores, thr, 0)
-        else:  # the other shares on pool threads, the first one here
-            pool = _thread_pool(len(self.shares) - 1)
-            futures = [pool.submit(self._compare, scores, thr, i)
-                       for i in range(1, len(self.shares))]
-            self._compare(scores, thr, 0)
-            for future in futures:
-                future.result()
-        self.counts += self._tile_counts
-
-    def _compare(self, scores: torch.Tensor, thr: torch.Tensor, share: int) -> None:
-        """Count one share of the groups into ``_tile_counts`` (disjoint rows and pairs)."""
-        width = scores.shape[1]
-        tile_counts = self._tile_counts  # exact in float: a tile is far narrower than 2**24
-        for r0, r1, m, p0 in self.shares[share]:
-            nr = r1 - r0
-            thr_g = thr[p0:p0 + nr * m].view(nr, m)
-            out_g = tile_counts[p0:p0 + nr * m].view(nr, m)
-            # All but the last match of each row: compare into a float buffer and sum it
-            # (a bool result would be cast to int64 by the reduction). A few matches per
-            # step keep the buffer no larger than the score tile (it stays in cache).
-            step = max(1, scores.shape[0] // nr)
-            for k in range(0, m - 1, step):
-                ks = min(step, m - 1 - k)
-                n = nr * ks * width
-                buffer = self._buffers[share]
-                if buffer is None or buffer.numel() < n:
-                    buffer = self._buffers[share] = torch.empty(n, dtype=scores.dtype,
-                                                                device=scores.device)
-                hit = torch.lt(scores[r0:r1, None, :], thr_g[:, k:k + ks, None],
-                               out=buffer[:n].view(nr, ks, width))
-                out_g[:, k:k + ks] = hit.sum(2)
-            # The last one in place: half the memory traffic of a separate buffer.
-            out_g[:, m - 1] = scores[r0:r1].lt_(thr_g[:, m - 1:]).sum(1)
-
-    def _count_ties(self, scores: torch.Tensor, j: int, region: Dict[str, Any]) -> None:
-        """Exact ties ahead of the split: in the straddled tile, and in every earlier tile
-        for pairs without a usable nextafter threshold."""
-        eq = region['eq_pairs'].get(j)
-        if self.bad.size:
-            extra = self.bad[region['tile_of'][self.bad] > j]
-            eq = extra if eq is None else np.union1d(eq, extra)
-        if eq is None or eq.size == 0:
-            return
-        dev = scores.device
-        eq_t = torch.as_tensor(eq, device=dev)
-        limit = np.minimum(region['pos'][eq] - j * region['width'], scores.shape[1])
-        vals = scores.index_select(0, self.rows[eq_t])
-        ties = (vals == self.t[eq_t, None]) & (
-            torch.arange(scores.shape[1], device=dev) < torch.as_tensor(limit, device=dev)[:, None])
-        self.counts.index_add_(0, eq_t, ties.sum(1, dtype=self.counts.dtype))
 
 
 def _summarise(match_rank: np.ndarray, match_probe: np.ndarray, num_matches: np.ndarray,

@@ -16,6 +16,10 @@ def sample_embedding(sample: Mapping[str, Any], flip_fusion: bool, l2_normalize:
     ``flip_fusion`` averages ``embedding`` and ``embedding_flip`` (the mirrored image's
     embedding, set by ``FaceRecognizer(flip_test=True)``); ``l2_normalize`` then scales
     the result to unit length (after the fusion, as InsightFace does with the sum).
+    On un-normalised backbone outputs ``x = |x| * u`` this is also AdaFace's norm-weighted
+    fusion: its ``pre_norm_vector_add`` (``|x1| u1 + |x2| u2``) and ``norm_weighted_avg``
+    (the same divided by ``|x1| + |x2|``) differ from the mean only by a positive factor,
+    which the normalisation removes (tests/models/test_pretrained_configs.py).
 
     Args:
         sample (Mapping): a data sample as a dict (mmengine's Evaluator passes ``to_dict()``).

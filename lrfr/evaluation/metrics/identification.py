@@ -9,8 +9,7 @@ from mmengine.logging import print_log
 
 from lrfr.registry import METRICS
 from lrfr.structures import SUBSET_GALLERY, SUBSET_PROBE
-from ..functional.identification import (AP_MODES, DISTANCES, NO_MATCH_POLICIES,
-                                         evaluate_identification)
+from ..functional.identification import check_identification_options, evaluate_identification
 from ..reporting import export_mat, make_table, plot_cmc, plot_pr, write_per_probe_json
 from ._embeddings import dataset_order, sample_embedding, sample_label, stack
 
@@ -87,14 +86,8 @@ class IdentificationMetric(BaseMetric):
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
-        for name, value, allowed in (('distance', distance, DISTANCES),
-                                     ('ap_mode', ap_mode, AP_MODES),
-                                     ('no_match', no_match, NO_MATCH_POLICIES)):
-            if value not in allowed:
-                raise ValueError(f'IdentificationMetric: {name} must be one of {allowed}, '
-                                 f'got {value!r}')
-        if not ranks or any(int(k) < 1 for k in ranks):
-            raise ValueError(f'IdentificationMetric: ranks must be positive ints, got {ranks}')
+        ranks = check_identification_options(distance, ap_mode, no_match, ranks,
+                                             owner=f'{type(self).__name__}: ')
         self.l2_normalize = l2_normalize
         self.flip_fusion = flip_fusion
         self.distance = distance
