@@ -86,19 +86,26 @@ class FaceGallery:
 
     Args:
         model: a model from :func:`~lrfr.apis.init_model`.
-        distance (str): ``'euclidean'`` (the TinyFace protocol) or ``'cosine'`` (``1 - cos``).
+        distance (str, optional): ``'euclidean'`` or ``'cosine'`` (``1 - cos``). Defaults to the distance of
+            the config's ``IdentificationMetric`` (Euclidean, the TinyFace protocol, when it names none).
+            Embeddings are L2-normalised for cosine or when that metric normalises them, and flip-fused when
+            the model's ``flip_test`` is set: the gallery ranks faces as the benchmark did.
         batch_size (int): images per forward pass. Defaults to 32.
         backend (str): ``'auto'`` (faiss when installed), ``'faiss'`` or ``'torch'``.
         index (str): ``'flat'`` (exact, default), ``'ivf'`` or ``'hnsw'`` (faiss only).
         **index_params: ``nlist``, ``nprobe``, ``hnsw_m`` (faiss) or ``block_size`` (torch).
     """
 
-    def __init__(self, model: torch.nn.Module, distance: str = 'euclidean', batch_size: int = 32,
+    def __init__(self, model: torch.nn.Module, distance: Optional[str] = None, batch_size: int = 32,
                  backend: str = 'auto', index: str = 'flat', **index_params: Any) -> None:
+        cfg = getattr(model, 'cfg', None)
+        metric = identification_options(cfg) if cfg is not None else dict(distance='euclidean', l2_normalize=False)
+        distance = distance or metric['distance']
         if distance not in ('euclidean', 'cosine'):
             raise ValueError(f"distance must be 'euclidean' or 'cosine', got {distance!r}")
         self.model = model
         self.distance = distance
+        self.l2_normalize = distance == 'cosine' or metric['l2_normalize']
         self.batch_size = batch_size
         self.index_cfg = dict(backend=backend, kind=index, **index_params)
         build_index(1, distance, backend, index, **index_params)  # fail now on a bad backend/kind/faiss
@@ -130,7 +137,7 @@ class FaceGallery:
         # nothing is added until every batch is embedded: a failed enrol leaves the gallery as it was
         chunks, new_labels, new_files = [], [], []
         for kept, feats in iter_embeddings(self.model, images, self.batch_size,
-                                           l2_normalize=self.distance == 'cosine', skip_bad=skip_bad):
+                                           l2_normalize=self.l2_normalize, skip_bad=skip_bad):
             chunks.append(feats)
             new_labels.extend(labels[i] for i in kept)
             new_files.extend(images[i] if isinstance(images[i], str) else None for i in kept)
@@ -168,7 +175,7 @@ class FaceGallery:
         if len(self) == 0:
             raise RuntimeError('identify: the gallery is empty; enrol faces first')
         queries = torch.cat([f for _, f in iter_embeddings(self.model, images, self.batch_size,
-                                                            l2_normalize=self.distance == 'cosine')])
+                                                            l2_normalize=self.l2_normalize)])
         return self.search_embeddings(queries, top_k)
 
     def identify(self, images: Sequence[ImageLike], top_k: int = 5) -> List[List[Tuple[Any, float]]]:

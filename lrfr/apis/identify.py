@@ -65,7 +65,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     enrol.add_argument('--gallery', required=True, help='face-folder tree (one folder per identity) or a '
                        '"<path> <label>" list file')
     enrol.add_argument('--index', required=True, help='gallery file to write')
-    enrol.add_argument('--distance', choices=('euclidean', 'cosine'), default='euclidean')
+    enrol.add_argument('--distance', choices=('euclidean', 'cosine'),
+                       help="default: the config's IdentificationMetric's (euclidean for TinyFace)")
     enrol.add_argument('--backend', choices=('auto', 'faiss', 'torch'), default='auto',
                        help='search backend (auto: faiss when installed)')
     enrol.add_argument('--kind', choices=('flat', 'ivf', 'hnsw'), default='flat',

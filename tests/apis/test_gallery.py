@@ -120,3 +120,14 @@ def test_bad_use_raises_clearly(model, tmp_path):
         gallery.save(str(tmp_path / 'g.gallery'))
     with pytest.raises(ValueError, match='top_k must be >= 1'):
         gallery.search(faces(1), top_k=0)
+
+
+def test_gallery_takes_distance_and_normalisation_from_the_configs_metric(model):
+    cosine = init_model(CONFIG, cfg_options={'test_evaluator.distance': 'cosine'})
+    cosine.load_state_dict(model.state_dict())
+    gallery = FaceGallery(cosine)
+    assert gallery.distance == 'cosine' and gallery.l2_normalize
+    gallery.enrol(faces(3), ['a', 'b', 'c'])
+    assert torch.allclose(gallery.feats.norm(dim=1), torch.ones(3), atol=1e-5)
+    assert FaceGallery(model).distance == 'euclidean' and not FaceGallery(model).l2_normalize
+    assert FaceGallery(model, distance='cosine').l2_normalize

@@ -146,3 +146,22 @@ def test_onnx_upsamples_lr_input_inside_the_graph_like_torch(tmp_path, probe_fil
     assert images.shape[-2:] == (20, 16)
     got = ort.InferenceSession(out, providers=['CPUExecutionProvider']).run(None, {'images': images.numpy()})[0]
     assert np.abs(got - extract_embeddings(model, probe_files).numpy()).max() <= 1e-4
+
+
+def test_onnx_of_a_pretrained_style_config_rgb_flip_fusion_and_unit_length(tmp_path, probe_files):
+    """configs/pretrained: BGR->RGB and (x - 127.5) / 127.5 in the graph, flip fusion, L2 normalisation."""
+    config = osp.join(REPO, 'configs', 'pretrained', 'arcface-torch_iresnet50_1xb128_tinyface.py')
+    torch.manual_seed(0)
+    model = init_model(config, cfg_options={'model.backbone.depth': 18})
+    model.init_weights()
+    out = str(tmp_path / 'ir18.onnx')
+    meta = export_onnx(model, out, dynamic_batch=True)
+    assert (meta['flip_fusion'], meta['l2_normalize'], meta['distance']) == ('true', 'true', 'cosine')
+    assert 'BGR->RGB' in meta['normalisation'] and json.loads(meta['std']) == [127.5]
+    files = probe_files[:3]
+    images = pipeline_batch(model, files)
+    assert images.shape[-2:] == (112, 112)
+    got = ort.InferenceSession(out, providers=['CPUExecutionProvider']).run(None, {'images': images.numpy()})[0]
+    expected = extract_embeddings(model, files, l2_normalize=True).numpy()  # flip_test: fused
+    assert np.abs(got - expected).max() <= 1e-4
+    assert np.allclose(np.linalg.norm(got, axis=1), 1, atol=1e-5)
