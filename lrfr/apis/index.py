@@ -20,6 +20,7 @@ import torch
 DISTANCES = ('euclidean', 'cosine')
 KINDS = ('flat', 'ivf', 'hnsw')
 BACKENDS = ('auto', 'faiss', 'torch')
+TORCH_PARAMS = ('block_size', 'max_block_elements')  # BruteForceIndex's; the other params are FaissIndex's
 
 
 def import_faiss(reason: str) -> Any:
@@ -200,8 +201,9 @@ def build_index(dim: int, distance: str = 'euclidean', backend: str = 'auto', ki
                 **params: Any) -> Any:
     """An empty search index: ``backend='auto'`` takes faiss when installed, else torch brute force.
 
-    ``params`` go to :class:`FaissIndex` (``nlist``, ``nprobe``, ``hnsw_m``, ``ef_search``) or :class:`BruteForceIndex`
-    (``block_size``). An approximate ``kind`` without faiss raises an ImportError that says so.
+    ``params`` go to :class:`FaissIndex` (``nlist``, ``nprobe``, ``hnsw_m``, ``ef_search``) or
+    :class:`BruteForceIndex` (``block_size``, ``max_block_elements``). An approximate ``kind`` without
+    faiss raises an ImportError that says so.
     """
     if backend not in BACKENDS:
         raise ValueError(f'index backend must be one of {BACKENDS}, got {backend!r}')
@@ -213,8 +215,8 @@ def build_index(dim: int, distance: str = 'euclidean', backend: str = 'auto', ki
     if backend == 'torch':
         if kind != 'flat':
             raise ValueError(f'the torch backend does exact search only (kind="flat"), got kind={kind!r}')
-        return BruteForceIndex(dim, distance, **{k: v for k, v in params.items() if k == 'block_size'})
-    return FaissIndex(dim, distance, kind, **{k: v for k, v in params.items() if k != 'block_size'})
+        return BruteForceIndex(dim, distance, **{k: v for k, v in params.items() if k in TORCH_PARAMS})
+    return FaissIndex(dim, distance, kind, **{k: v for k, v in params.items() if k not in TORCH_PARAMS})
 
 
 def index_spec(index: Any) -> Dict[str, Any]:
@@ -245,6 +247,6 @@ def _check_dim(arr: Any, dim: int) -> None:
 def exact_search(gallery: Any, queries: Any, k: int, distance: str = 'euclidean',
                  block_size: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
     """One-off exact search with the torch backend (for tests and recall measurements)."""
-    index = BruteForceIndex(np.shape(gallery)[1], distance, **({'block_size': block_size} if block_size else {}))
+    index = BruteForceIndex(np.shape(gallery)[1], distance, block_size=block_size)
     index.add(gallery)
     return index.search(queries, k)

@@ -1,5 +1,6 @@
 """ONNX / TorchScript export: the exported graph gives the Python API's embeddings on real demo faces."""
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -104,8 +105,9 @@ def test_torchscript_matches_python_api(tmp_path, probe_files):
 
 
 def run_tool(*args):
+    env = {**os.environ, 'PYTHONPATH': REPO, 'OMP_NUM_THREADS': '1'}
     return subprocess.run([sys.executable, EXPORT_TOOL, *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=300, env={**__import__('os').environ, 'PYTHONPATH': REPO, 'OMP_NUM_THREADS': '1'})
+                          timeout=300, env=env)
 
 
 def test_export_tool_writes_and_verifies(tmp_path):
