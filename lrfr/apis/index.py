@@ -53,7 +53,7 @@ class BruteForceIndex:
     """Exact search in torch, over gallery blocks of ``block_size`` rows (bounded memory).
 
     Euclidean distances come from ``|q|^2 - 2 q.g + |g|^2`` in float32, as faiss's flat index computes them
-    (gallery norms computed once, when added).
+    (gallery norms computed once, when added; ``|q|^2`` added to the kept neighbours only).
 
     Args:
         dim (int): embedding size.
@@ -97,39 +97,49 @@ class BruteForceIndex:
         if len(self._blocks) > 1:  # one contiguous matrix from now on
             self._blocks, self._norms = [torch.cat(self._blocks)], [torch.cat(self._norms)]
         gallery, norms = self._blocks[0], self._norms[0]
-        q_sq = (q * q).sum(1, keepdim=True)
         best_d = torch.empty(q.shape[0], 0)
         best_i = torch.empty(q.shape[0], 0, dtype=torch.long)
         rows = self.block_size or max(1024, self.max_block_elements // max(q.shape[0], 1))
         for start in range(0, self._ntotal, rows):
             block = gallery[start:start + rows]
-            prod = q @ block.T
+            # ranked by a score that differs from the distance by a per-query constant: |g|^2 - 2 q.g (|q|^2
+            # and the square root are applied to the k kept values only), -q.g for cosine; one BLAS call
             if self.distance == 'euclidean':
-                # squared: the square root (monotonic) is taken on the k kept values only
-                dist = (q_sq - 2 * prod + norms[start:start + block.shape[0]]).clamp_min_(0)
+                score = torch.addmm(norms[start:start + block.shape[0]], q, block.T, alpha=-2)
             else:
-                dist = 1 - prod
-            block_d, block_i = _block_top_k(dist, min(k, block.shape[0]))
-            # earlier candidates first and a stable sort: equal distances stay in enrolment order
+                score = -(q @ block.T)
+            block_d, block_i = _block_top_k(score, min(k, block.shape[0]))
+            # earlier candidates first and a stable sort: equal scores stay in enrolment order
             cand_d = torch.cat([best_d, block_d], 1)
             cand_i = torch.cat([best_i, block_i + start], 1)
             order = torch.sort(cand_d, dim=1, stable=True).indices[:, :k]
             best_d, best_i = cand_d.gather(1, order), cand_i.gather(1, order)
         if self.distance == 'euclidean':
-            best_d = best_d.sqrt()
+            best_d = (best_d + (q * q).sum(1, keepdim=True)).clamp_min_(0).sqrt_()
+        else:
+            best_d = best_d + 1
         return best_d.numpy(), best_i.numpy()
 
 
-def _block_top_k(dist: torch.Tensor, k: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """The ``k`` smallest entries of each row, closest first, equal ones in column order: like a stable sort
-    of the whole row cut at ``k``, but O(row) (``topk`` finds the k-th value; of the entries equal to it the
-    leftmost are kept)."""
-    kth = torch.topk(dist, k, dim=1, largest=False, sorted=True).values[:, -1:]
-    less = dist < kth
-    equal = dist == kth
-    keep = less | (equal & (equal.cumsum(1) <= k - less.sum(1, keepdim=True)))
-    cols = keep.nonzero()[:, 1].reshape(dist.shape[0], k)  # row-major: each row's columns ascending
-    vals = dist.gather(1, cols)
+def _block_top_k(score: torch.Tensor, k: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` smallest entries of each row, smallest first, equal ones in column order: like a stable sort
+    of the whole row cut at ``k``, in one ``topk`` pass. ``topk(k + 1)`` shows which rows have a tie across
+    the k-th place (rare: duplicate faces); only those rows are redone exactly, keeping the leftmost."""
+    n = score.shape[1]
+    vals, cols = torch.topk(score, min(k + 1, n), dim=1, largest=False, sorted=True)
+    tied = (vals[:, k - 1] == vals[:, k]).nonzero()[:, 0] if n > k else vals.new_empty(0, dtype=torch.long)
+    vals, cols = vals[:, :k], cols[:, :k]
+    if len(tied):
+        rows = score[tied]
+        kth = vals[tied, k - 1:k]
+        less, equal = rows < kth, rows == kth
+        keep = less | (equal & (equal.cumsum(1) <= k - less.sum(1, keepdim=True)))
+        cols = cols.clone()
+        cols[tied] = keep.nonzero()[:, 1].reshape(len(tied), k)  # row-major: each row's columns ascending
+        vals = score.gather(1, cols)
+    # within the kept k: column order first, then a stable sort by value
+    by_col = torch.argsort(cols, dim=1)
+    vals, cols = vals.gather(1, by_col), cols.gather(1, by_col)
     order = torch.sort(vals, dim=1, stable=True).indices
     return vals.gather(1, order), cols.gather(1, order)
 

@@ -112,3 +112,13 @@ def test_bad_arguments_raise_clearly():
     index = build_index(8, backend='torch')
     with pytest.raises(ValueError, match='size 4 do not fit an index of size 8'):
         index.add(np.zeros((3, 4), np.float32))
+
+
+def test_block_top_k_equals_a_stable_sort_cut_at_k_with_many_ties():
+    from lrfr.apis.index import _block_top_k
+    gen = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 6, (50, 40), generator=gen).float()  # small integers: ties everywhere
+    for k in (1, 3, 7, 40):
+        vals, cols = _block_top_k(scores, k)
+        ref = torch.sort(scores, dim=1, stable=True)
+        assert torch.equal(cols, ref.indices[:, :k]) and torch.equal(vals, ref.values[:, :k])
