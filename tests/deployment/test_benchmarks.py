@@ -22,14 +22,15 @@ def test_gallery_benchmark_reports_latency_memory_and_recall(tmp_path):
     pytest.importorskip('faiss')
     out = tmp_path / 'gallery.json'
     run('tools/analysis_tools/benchmark_gallery.py', '--gallery-size', '5000', '--dim', '32', '--queries', '50',
-        '--identities', '500', '--nlist', '16', '--nprobe', '16', '--single', '3', '--threads', '1',
+        '--identities', '500', '--nlist', '16', '--nprobe', '1', '16', '--single', '3', '--threads', '1',
         '--out', str(out))
     data = json.loads(out.read_text())
-    rows = {r['backend']: r for r in data['results']}
-    assert list(rows) == ['faiss-flat', 'torch', 'faiss-ivf']
-    assert rows['faiss-flat']['recall_at_1_vs_exact'] == 1.0
-    assert rows['torch']['recall_at_1_vs_exact'] >= 0.98  # exact too (float rounding may swap near-ties)
-    assert rows['faiss-ivf']['recall_at_1_vs_exact'] >= 0.98  # nprobe = nlist: every cell is visited
+    rows = {(r['backend'], r.get('nprobe')): r for r in data['results']}
+    assert list(rows) == [('faiss-flat', None), ('torch', None), ('faiss-ivf', 1), ('faiss-ivf', 16)]
+    assert rows['faiss-flat', None]['recall_at_1_vs_exact'] == 1.0
+    assert rows['torch', None]['recall_at_1_vs_exact'] >= 0.98  # exact too (float rounding may swap near-ties)
+    assert rows['faiss-ivf', 16]['recall_at_1_vs_exact'] >= 0.98  # nprobe = nlist: every cell is visited
+    assert rows['faiss-ivf', 1]['recall_at_1_vs_exact'] < rows['faiss-ivf', 16]['recall_at_1_vs_exact']
     for row in rows.values():
         assert row['batch_ms_per_query'] > 0 and row['peak_rss_gib'] >= row['data_rss_gib'] > 0
     assert data['setup']['gallery_size'] == 5000

@@ -9,7 +9,7 @@ queries are new faces of gallery identities. Each backend (torch brute force, fa
 its own child process, so its peak resident memory (``ru_maxrss``, the gallery matrix included) is its own.
 Reported: index build time, batch latency per query (all queries in one call, divided), single-query latency
 (the first ``--single`` queries one by one), peak memory, and for every backend recall@1 against the exact
-flat search (the fraction of queries whose top-1 gallery face is the exact one's).
+flat search (the fraction of queries whose top-1 gallery face is the exact one's); IVF once per ``--nprobe``.
 """
 import argparse
 import json
@@ -41,8 +41,9 @@ def make_data(size: int, dim: int, queries: int, identities: int, spread: float,
     return gallery, q.astype(np.float32)
 
 
-def run_backend(args: argparse.Namespace) -> Dict[str, float]:
-    """Build one backend's index, search, and save its top-1 to ``args.result``; returns the timings."""
+def run_backend(args: argparse.Namespace) -> List[Dict[str, float]]:
+    """Build one backend's index, search (IVF: once per ``--nprobe``), save each top-1 as
+    ``args.result + '.<i>.npy'``; returns one row of timings per search setting."""
     import torch
 
     from lrfr.apis.index import build_index
@@ -58,24 +59,32 @@ def run_backend(args: argparse.Namespace) -> Dict[str, float]:
     backend = args.only
     params = dict(backend='torch') if backend == 'torch' else dict(backend='faiss')
     if backend == 'faiss-ivf':
-        params.update(kind='ivf', nlist=args.nlist, nprobe=args.nprobe)
+        params.update(kind='ivf', nlist=args.nlist, nprobe=args.nprobe[0])
     elif backend == 'faiss-hnsw':
         params.update(kind='hnsw', hnsw_m=32, ef_search=args.ef_search)
     start = time.perf_counter()
     index = build_index(args.dim, 'euclidean', **params)
     index.add(gallery)
     build_s = time.perf_counter() - start
-    start = time.perf_counter()
-    for i in range(args.single):
-        index.search(queries[i:i + 1], args.top_k)
-    single_ms = 1000 * (time.perf_counter() - start) / max(args.single, 1)
-    start = time.perf_counter()
-    _, idx = index.search(queries, args.top_k)
-    batch_ms = 1000 * (time.perf_counter() - start) / len(queries)
-    np.save(args.result, idx[:, 0])
-    return dict(backend=backend, build_s=build_s, batch_ms_per_query=batch_ms, single_ms_per_query=single_ms,
-                peak_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-                data_rss_gib=base_rss / 2**20, **{k: v for k, v in params.items() if k != 'backend'})
+    rows = []
+    for i, nprobe in enumerate(args.nprobe if backend == 'faiss-ivf' else [None]):
+        if nprobe is not None:
+            index.index.nprobe = index.nprobe = nprobe
+        start = time.perf_counter()
+        for j in range(args.single):
+            index.search(queries[j:j + 1], args.top_k)
+        single_ms = 1000 * (time.perf_counter() - start) / max(args.single, 1)
+        start = time.perf_counter()
+        _, idx = index.search(queries, args.top_k)
+        batch_ms = 1000 * (time.perf_counter() - start) / len(queries)
+        np.save(f'{args.result}.{i}.npy', idx[:, 0])
+        rows.append(dict(backend=backend, build_s=build_s, batch_ms_per_query=batch_ms,
+                         single_ms_per_query=single_ms,
+                         peak_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+                         data_rss_gib=base_rss / 2**20,
+                         **{k: v for k, v in params.items() if k != 'backend'},
+                         **({'nprobe': nprobe} if nprobe is not None else {})))
+    return rows
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -88,7 +97,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--top-k', type=int, default=5)
     parser.add_argument('--single', type=int, default=20, help='queries also timed one by one')
     parser.add_argument('--nlist', type=int, default=1024, help='IVF cells')
-    parser.add_argument('--nprobe', type=int, default=16, help='IVF cells visited per query')
+    parser.add_argument('--nprobe', type=int, nargs='+', default=[16],
+                        help='IVF cells visited per query (several: one row each, one index)')
     parser.add_argument('--ef-search', type=int, default=64, help='HNSW search depth')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--seed', type=int, default=0)
@@ -109,20 +119,22 @@ def main(argv=None) -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix='lrfr_gallery_bench_') as tmp:
         for backend in backends:
-            result = osp.join(tmp, f'{backend}.npy')
+            result = osp.join(tmp, backend)
             child = [sys.executable, osp.abspath(__file__), '--only', backend, '--result', result,
                      *(argv if argv is not None else sys.argv[1:])]
             proc = subprocess.run(child, capture_output=True, text=True,
                                   env={**os.environ, 'OMP_NUM_THREADS': str(args.threads)})
             if proc.returncode != 0:
                 sys.exit(f'{backend} failed: {proc.stderr.strip().splitlines()[-1:]}')
-            row = json.loads(proc.stdout.strip().splitlines()[-1])
-            exact = np.load(osp.join(tmp, 'faiss-flat.npy'))
-            row['recall_at_1_vs_exact'] = float((np.load(result) == exact).mean())
-            rows.append(row)
-            print(f'{backend:11s} build {row["build_s"]:7.1f} s  batch {row["batch_ms_per_query"]:8.3f} ms/query  '
-                  f'single {row["single_ms_per_query"]:8.2f} ms/query  peak RSS {row["peak_rss_gib"]:5.2f} GiB '
-                  f'(data {row["data_rss_gib"]:4.2f})  recall@1 {row["recall_at_1_vs_exact"]:.4f}', flush=True)
+            exact = np.load(osp.join(tmp, 'faiss-flat.0.npy'))
+            for i, row in enumerate(json.loads(proc.stdout.strip().splitlines()[-1])):
+                row['recall_at_1_vs_exact'] = float((np.load(f'{result}.{i}.npy') == exact).mean())
+                rows.append(row)
+                name = backend + (f' nprobe={row["nprobe"]}' if 'nprobe' in row else '')
+                print(f'{name:22s} build {row["build_s"]:6.1f} s  batch {row["batch_ms_per_query"]:8.3f} '
+                      f'ms/query  single {row["single_ms_per_query"]:8.2f} ms/query  peak RSS '
+                      f'{row["peak_rss_gib"]:5.2f} GiB (data {row["data_rss_gib"]:4.2f})  recall@1 '
+                      f'{row["recall_at_1_vs_exact"]:.4f}', flush=True)
     setup = {k: v for k, v in vars(args).items() if k not in ('only', 'result', 'out')}
     if args.out:
         with open(args.out, 'w') as f:
