@@ -82,7 +82,7 @@ def run_backend(args: argparse.Namespace) -> List[Dict[str, float]]:
                          single_ms_per_query=single_ms,
                          peak_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
                          data_rss_gib=base_rss / 2**20,
-                         **{k: v for k, v in params.items() if k != 'backend'},
+                         **{k: v for k, v in params.items() if k not in ('backend', 'nprobe')},
                          **({'nprobe': nprobe} if nprobe is not None else {})))
     return rows
 
