@@ -93,7 +93,8 @@ class FaceGallery:
         batch_size (int): images per forward pass. Defaults to 32.
         backend (str): ``'auto'`` (faiss when installed), ``'faiss'`` or ``'torch'``.
         index (str): ``'flat'`` (exact, default), ``'ivf'`` or ``'hnsw'`` (faiss only).
-        **index_params: ``nlist``, ``nprobe``, ``hnsw_m`` (faiss) or ``block_size`` (torch).
+        **index_params: ``nlist``, ``nprobe``, ``hnsw_m``, ``ef_search`` (faiss) or ``block_size``,
+            ``max_block_elements`` (torch).
     """
 
     def __init__(self, model: torch.nn.Module, distance: Optional[str] = None, batch_size: int = 32,
