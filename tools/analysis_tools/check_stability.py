@@ -9,7 +9,8 @@ read their datasets from a demo tree instead of CelebA/TinyFace (``--data-root``
 its TinyFace layout as is, ``CelebADataset`` becomes the demo's HR face folder with the same pipeline.
 A ``work_dirs/<name>/final.pth`` reference (``load_from``, a ``Pretrained`` ``init_cfg``) is replaced by the
 same seed's checkpoint of ``<name>`` when ``<name>`` is among the CONFIGs (they are trained in dependency
-order), and dropped otherwise (the stage then starts from scratch; the table says so).
+order), and dropped otherwise (the stage then starts from scratch: its ``from`` column says ``scratch``, else
+``config``).
 
 Per run the table gives the first and final loss (means of the first and last 5 iterations), the largest
 loss and its iteration, the largest ratio of a 5-iteration moving mean to the median of the 50 iterations
@@ -225,7 +226,7 @@ def run_one(path: str, seed: int, args: argparse.Namespace, checkpoints: Dict[st
         status = 'SPIKE'
     final = osp.join(cfg.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
     return dict(config=stem(path), seed=seed, batch=cfg.train_dataloader.batch_size,
-                lr=cfg.optim_wrapper.optimizer.lr, start='scratch' if missing else 'chain',
+                lr=cfg.optim_wrapper.optimizer.lr, start='scratch' if missing else 'config',
                 max_grad_norm=max(record.grad_norms, default=math.nan), clipped=clipped, status=status,
                 wall_s=wall, losses=record.losses,
                 final_ckpt=final if status != 'DIVERGED' and osp.isfile(final) else None, **stats)
