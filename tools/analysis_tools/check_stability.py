@@ -105,7 +105,7 @@ class RecordHook(Hook):
         self.grad_norms: List[float] = []
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        self.losses.append(float(outputs['loss']))
+        self.losses.append(float(outputs['loss'].detach()))
         scalar = runner.message_hub.log_scalars.get('train/grad_norm')
         if scalar is not None and len(scalar.data[0]) and runner.optim_wrapper.clip_grad_kwargs:
             self.grad_norms.append(float(scalar.current()))
