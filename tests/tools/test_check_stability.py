@@ -87,12 +87,14 @@ def test_bad_arguments(tool, capsys, argv, match):
 def test_a_two_stage_demo_chain_runs_and_reports(tool, tmp_path, capsys):
     out = tmp_path / 'records.json'
     records = tool.main([str(DEMO / 'centreface_1xb32_demo-hr-native.py'), str(DEMO / 'centreface_1xb32_demo-hr.py'),
-                         '--seeds', '1', '--iters', '4', '--batch-size', '8', '--work-dir', str(tmp_path / 'runs'),
+                         '--seeds', '1', '--first-seed', '5', '--iters', '4', '--batch-size', '8',
+                         '--work-dir', str(tmp_path / 'runs'),
                          '--data-root', str(REPO / 'data' / 'demo_tinyface'), '--out', str(out)])
     by_name = {r['config']: r for r in records}
     assert by_name['centreface_1xb32_demo-hr']['start'] == 'config'  # nothing to load
     assert by_name['centreface_1xb32_demo-hr-native']['start'] == 'config'  # from the seed's pre-training
-    assert all(r['status'] == 'ok' and r['iters'] == 4 and len(r['losses']) == 4 for r in records)
+    assert all(r['status'] == 'ok' and r['iters'] == 4 and len(r['losses']) == 4 and r['seed'] == 5
+               for r in records)
     assert by_name['centreface_1xb32_demo-hr']['lr'] == pytest.approx(0.0125 * 8 / 32)
     assert json.loads(out.read_text())[0]['config'] == 'centreface_1xb32_demo-hr-native'  # command-line order
-    assert '| centreface_1xb32_demo-hr | 0 | 8 |' in capsys.readouterr().out
+    assert '| centreface_1xb32_demo-hr | 5 | 8 |' in capsys.readouterr().out

@@ -2,6 +2,8 @@
 
     python tools/analysis_tools/check_stability.py CONFIG [CONFIG ...] --seeds 3 [--iters N] [--batch-size B]
 
+(``--first-seed K`` runs seeds K..K+2 instead, to split the work.)
+
 Every run trains the config as shipped, except: ``train_cfg.max_iters`` (``--iters``; default: the config's
 own), the train batch (``--batch-size``, with an SGD learning rate scaled linearly to it, Goyal et al. 2017;
 Adam's is kept), no validation, no checkpoint but the final one, main-process loading. Full-size configs
@@ -50,7 +52,8 @@ SMOOTH, WINDOW, SKIP = 5, 50, 20
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train configs on a few seeds and flag loss spikes')
     parser.add_argument('configs', nargs='+', help='config files')
-    parser.add_argument('--seeds', type=int, default=3, help='seeds 0..N-1 (default 3)')
+    parser.add_argument('--seeds', type=int, default=3, help='number of seeds (default 3)')
+    parser.add_argument('--first-seed', type=int, default=0, help='seeds FIRST..FIRST+N-1 (default 0)')
     parser.add_argument('--iters', type=int, help="iterations per run (default: the config's max_iters)")
     parser.add_argument('--batch-size', type=int, help='train batch (SGD lr scaled linearly to it)')
     parser.add_argument('--data-root', default='data/demo_tinyface',
@@ -256,7 +259,7 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
             raise SystemExit(f'check_stability: config file not found: {path}')
     torch.set_num_threads(args.threads)
     records: List[dict] = []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         checkpoints: Dict[str, str] = {}  # this seed's finished stages
         for path in order_by_dependency(args.configs):
             record = run_one(path, seed, args, checkpoints)
