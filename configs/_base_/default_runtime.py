@@ -10,7 +10,7 @@ default_hooks = dict(
     # augmentation draws depend only on (seed, epoch): resuming reproduces the uninterrupted run
     epoch_seed=dict(type='EpochSeedHook'),
     # a non-finite loss, or one 10x its running median, stops the run naming the term and the last checkpoint
-    loss_guard=dict(type='LossGuardHook', ratio=10.0, window=100, warmup=50, action='stop'),
+    loss_guard=dict(type='LossGuardHook', ratio=10.0, window=100, warmup=50, min_delta=0.1, action='stop'),
 )
 
 env_cfg = dict(

@@ -55,6 +55,14 @@ def test_no_spike_check_during_warmup_and_bad_values_stay_out_of_the_median():
     assert hook.diagnose(dict(loss=3.0)) is not None  # the rejected 3.0 did not raise the median
 
 
+def test_a_near_zero_loss_may_jump_by_large_factors():
+    hook = LossGuardHook(ratio=10.0, window=10, warmup=2, min_delta=0.1)
+    for _ in range(3):
+        assert hook.diagnose(dict(loss=0.002)) is None
+    assert hook.diagnose(dict(loss=0.05)) is None  # 25x the median, but only 0.048 above it
+    assert hook.diagnose(dict(loss=0.2)) is not None  # 100x and 0.198 above
+
+
 @pytest.mark.parametrize('value', [math.nan, math.inf, -math.inf])
 def test_non_finite_is_bad_even_in_warmup(value):
     hook = LossGuardHook(warmup=100)
@@ -68,6 +76,7 @@ def test_non_finite_is_bad_even_in_warmup(value):
     (dict(warmup=-1), 'warmup must be an int >= 0'),
     (dict(action='ignore'), "action must be one of .*'ignore'"),
     (dict(max_skips=1.5), 'max_skips must be an int >= 0'),
+    (dict(min_delta=-1.0), 'min_delta must be >= 0'),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -61,7 +61,8 @@ class LossGuardHook(Hook):
 
     * any non-finite entry (``nan``/``inf``) is bad at once;
     * after ``warmup`` accepted iterations, the total loss is bad when it exceeds ``ratio`` times the median
-      of the last ``window`` accepted totals. The error names the term that grew most above its own median
+      of the last ``window`` accepted totals, and that median by more than ``min_delta`` as well (a loss
+      near zero, e.g. a classifier that fits its batch, legitimately jumps by large factors). The error names the term that grew most above its own median
       (the one responsible for the spike), its value and that median.
 
     ``action='stop'`` raises :class:`LossDivergedError` naming the iteration (1-based, as the log prints it),
@@ -82,6 +83,7 @@ class LossGuardHook(Hook):
         window (int): number of recent accepted iterations the median covers. Defaults to 100.
         warmup (int): accepted iterations before spikes are checked (non-finite values always are).
             Defaults to 50.
+        min_delta (float): a spike must also exceed the median by this much. Defaults to 0.1.
         action (str): ``'stop'`` or ``'skip'``. Defaults to ``'stop'``.
         max_skips (int): with ``'skip'``, the run stops at the ``max_skips + 1``-th bad step. Defaults to 10.
     """
@@ -89,12 +91,14 @@ class LossGuardHook(Hook):
     priority = 'VERY_HIGH'
 
     def __init__(self, ratio: float = 10.0, window: int = 100, warmup: int = 50, action: str = 'stop',
-                 max_skips: int = 10) -> None:
+                 max_skips: int = 10, min_delta: float = 0.1) -> None:
         if not ratio > 1.0:
             raise ValueError(f'LossGuardHook: ratio must be > 1, got {ratio}')
         for name, value, minimum in (('window', window, 1), ('warmup', warmup, 0), ('max_skips', max_skips, 0)):
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 raise ValueError(f'LossGuardHook: {name} must be an int >= {minimum}, got {value!r}')
+        if not min_delta >= 0.0:
+            raise ValueError(f'LossGuardHook: min_delta must be >= 0, got {min_delta}')
         if action not in ACTIONS:
             raise ValueError(f'LossGuardHook: action must be one of {ACTIONS}, got {action!r}')
         self.ratio = float(ratio)
@@ -102,6 +106,7 @@ class LossGuardHook(Hook):
         self.warmup = warmup
         self.action = action
         self.max_skips = max_skips
+        self.min_delta = float(min_delta)
         self.skipped = 0
         self._medians: Dict[str, RunningMedian] = {}
         self._accepted = 0
@@ -130,7 +135,7 @@ class LossGuardHook(Hook):
         total = terms.get('loss')
         if total is not None and self._accepted >= self.warmup:
             median = self._median('loss').median()
-            if median > 0 and total > self.ratio * median:
+            if median > 0 and total > self.ratio * median and total - median > self.min_delta:
                 # the term that grew most above its own median carries the spike
                 growth = {n: v - self._median(n).median() for n, v in terms.items()
                           if n != 'loss' and len(self._median(n))}
