@@ -62,8 +62,9 @@ class LossGuardHook(Hook):
     * any non-finite entry (``nan``/``inf``) is bad at once;
     * after ``warmup`` accepted iterations, the total loss is bad when it exceeds ``ratio`` times the median
       of the last ``window`` accepted totals, and that median by more than ``min_delta`` as well (a loss
-      near zero, e.g. a classifier that fits its batch, legitimately jumps by large factors). The error names the term that grew most above its own median
-      (the one responsible for the spike), its value and that median.
+      near zero, e.g. a classifier that fits its batch, legitimately jumps by large factors). The error
+      names the term that grew most above its own median (the one responsible for the spike), its value
+      and that median.
 
     ``action='stop'`` raises :class:`LossDivergedError` naming the iteration (1-based, as the log prints it),
     the term, its value vs its running median, and the last checkpoint the run saved (or "none saved yet").
