@@ -98,3 +98,15 @@ def test_a_two_stage_demo_chain_runs_and_reports(tool, tmp_path, capsys):
     assert by_name['centreface_1xb32_demo-hr']['lr'] == pytest.approx(0.0125 * 8 / 32)
     assert json.loads(out.read_text())[0]['config'] == 'centreface_1xb32_demo-hr-native'  # command-line order
     assert '| centreface_1xb32_demo-hr | 5 | 8 |' in capsys.readouterr().out
+
+
+def test_stages_of_an_earlier_invocation_are_found_in_the_work_dir(tool, tmp_path):
+    earlier = tmp_path / 'vdsr_x' / 'seed1' / 'iter_30.pth'
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b'')
+    runs = tool.EarlierRuns(str(tmp_path), seed=1, iters=30)
+    runs['joint_y'] = '/this/invocation.pth'
+    assert runs['joint_y'] == '/this/invocation.pth' and runs['vdsr_x'] == str(earlier)
+    assert 'vdsr_x' in runs and 'other' not in runs and runs.get('other') is None
+    assert 'vdsr_x' not in tool.EarlierRuns(str(tmp_path), seed=2, iters=30)  # another seed's
+    assert 'vdsr_x' not in tool.EarlierRuns(str(tmp_path), seed=1, iters=None)  # length unknown: not reused

@@ -11,8 +11,9 @@ read their datasets from a demo tree instead of CelebA/TinyFace (``--data-root``
 its TinyFace layout as is, ``CelebADataset`` becomes the demo's HR face folder with the same pipeline.
 A ``work_dirs/<name>/final.pth`` reference (``load_from``, a ``Pretrained`` ``init_cfg``) is replaced by the
 same seed's checkpoint of ``<name>`` when ``<name>`` is among the CONFIGs (they are trained in dependency
-order), and dropped otherwise (the stage then starts from scratch: its ``from`` column says ``scratch``, else
-``config``).
+order) or was left in ``--work-dir`` by an earlier invocation with the same ``--iters``, and dropped otherwise
+(the stage then starts from scratch: its ``from`` column says ``scratch``, else ``config``). ``--out`` is
+rewritten after every run.
 
 Per run the table gives the first and final loss (means of the first and last 5 iterations), the largest
 loss and its iteration, the largest ratio of a 5-iteration moving mean to the median of the 50 iterations
@@ -147,6 +148,31 @@ def relink(node, checkpoints: Dict[str, str], missing: List[str]):
     return node
 
 
+class EarlierRuns(dict):
+    """This seed's finished stages; a stage not run by this invocation is looked up in ``work_dir``, where an
+    earlier invocation with the same ``--iters`` may have left its final checkpoint."""
+
+    def __init__(self, work_dir: str, seed: int, iters: Optional[int]) -> None:
+        super().__init__()
+        self.work_dir, self.seed, self.iters = work_dir, seed, iters
+
+    def __missing__(self, name: str) -> str:
+        if self.iters:
+            path = osp.join(self.work_dir, name, f'seed{self.seed}', f'iter_{self.iters}.pth')
+            if osp.isfile(path):
+                return path
+        raise KeyError(name)
+
+    def get(self, name, default=None):
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __contains__(self, name) -> bool:
+        return self.get(name) is not None
+
+
 def make_config(path: str, seed: int, args: argparse.Namespace, checkpoints: Dict[str, str]) -> tuple:
     """The run's config and the names of upstream stages it could not start from."""
     cfg = Config.fromfile(path)
@@ -158,6 +184,8 @@ def make_config(path: str, seed: int, args: argparse.Namespace, checkpoints: Dic
         cfg.load_from = checkpoints.get(name)
         if cfg.load_from is None:
             missing.append(name)
+    if cfg.get('custom_hooks'):
+        cfg.custom_hooks = list(cfg.custom_hooks)
     cfg.resume = False
     cfg.work_dir = osp.join(args.work_dir, stem(path), f'seed{seed}')
     cfg.experiment_name = f'{stem(path)}_seed{seed}_{time.time_ns()}'
@@ -211,7 +239,6 @@ def order_by_dependency(paths: List[str]) -> List[str]:
 def run_one(path: str, seed: int, args: argparse.Namespace, checkpoints: Dict[str, str]) -> dict:
     cfg, missing = make_config(path, seed, args, checkpoints)
     record = RecordHook()
-    cfg.custom_hooks = list(cfg.get('custom_hooks') or [])
     runner = Runner.from_cfg(cfg)
     runner.register_hook(record)
     status, start = 'ok', time.perf_counter()
@@ -260,22 +287,28 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
     torch.set_num_threads(args.threads)
     records: List[dict] = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        checkpoints: Dict[str, str] = {}  # this seed's finished stages
+        checkpoints = EarlierRuns(args.work_dir, seed, args.iters)  # this seed's finished stages
         for path in order_by_dependency(args.configs):
             record = run_one(path, seed, args, checkpoints)
             if record['final_ckpt']:
                 checkpoints[stem(path)] = record['final_ckpt']
             records.append(record)
+            if args.out:  # after every run, so an interrupted check keeps what it measured
+                write_json(args.out, records)
             print(f"{record['config']} seed {seed}: {record['status']}, final loss {fmt(record['final'])}, "
                   f"max ratio {record['max_ratio']:.2f}, {record['wall_s']:.0f} s", flush=True)
     records.sort(key=lambda r: (args.configs.index(next(p for p in args.configs if stem(p) == r['config'])),
                                 r['seed']))
     print(table(records))
     if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w', encoding='utf-8') as f:
-            json.dump(records, f, indent=1)
+        write_json(args.out, records)
     return records
+
+
+def write_json(path: str, records: List[dict]) -> None:
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(records, f, indent=1)
 
 
 if __name__ == '__main__':
