@@ -395,3 +395,55 @@ def test_size_checks_catch_parts_that_do_not_fit(trees):
     sample = DATASETS.build(retarget(cfg.train_dataloader.dataset, trees))[0]
     with pytest.raises(AssertionError, match='HR target'):
         check_sample_fits(build_meta_model(cfg.model), sample, 'wrong SR output')
+
+
+# -- recipes ---------------------------------------------------------------------------------------------------
+def centreface_heads(cfg: Config) -> Dict[str, dict]:
+    """``{'head': ..., 'native_head': ...}`` of a model whose FR network is CentreFace (else empty)."""
+    model = cfg.model
+    if model.get('backbone', {}).get('type') != 'CentreFaceNet':
+        return {}
+    return {key: model[key] for key in ('head', 'native_head') if model.get(key) is not None}
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=IDS)
+def test_centreface_is_softmax_plus_centre_loss_everywhere(path):
+    """Demo and full configs train CentreFace with one loss family: softmax + CenterLoss(0.003, 0.5)."""
+    for key, head in centreface_heads(load(path)).items():
+        assert head['type'] == 'CompositeHead', f'{path.name}: {key} is {head["type"]}'
+        softmax, centre = head['heads']
+        assert softmax['type'] == 'SoftmaxHead' and centre['type'] == 'CenterLoss', f'{path.name}: {key}'
+        assert centre['loss_weight'] == 0.003 and centre['alpha'] == 0.5, f'{path.name}: {key}'
+        assert softmax['num_classes'] == centre['num_classes'], f'{path.name}: {key}'
+
+
+def test_demo_heads_match_the_demo_identity_sets(trees):
+    """Auxiliary heads have the HR set's identities, native heads the native training set's."""
+    counts = {
+        'aux': DATASETS.build(dict(type='DemoHRFaceDataset', data_root=trees['demo'], pipeline=[])).metainfo,
+        'nat': DATASETS.build(dict(type='DemoTinyFaceDataset', data_root=trees['demo'], split='train',
+                                   pipeline=[])).metainfo,
+    }
+    counts = {k: v['num_classes'] for k, v in counts.items()}
+    assert counts == dict(aux=14, nat=10)
+    seen = set()
+    for path in sorted(DEMO_DIR.glob('*.py')):
+        cfg = load(path)
+        fine_tune = 'native' in path.stem and cfg.model.type != 'CSRI'
+        for key, head in centreface_heads(cfg).items():
+            branch = 'nat' if fine_tune or key == 'native_head' else 'aux'
+            assert head['heads'][0]['num_classes'] == counts[branch], f'{path.name}: {key}'
+            seen.add(branch)
+    assert seen == {'aux', 'nat'}
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=IDS)
+def test_sgd_recipes_warm_up_and_clip_as_a_safety_net(path):
+    """Every SGD schedule starts with a linear warm-up from <= 10 % of the rate; clipping, where set, is >= 10."""
+    cfg = load(path)
+    if cfg.optim_wrapper.optimizer.type != 'SGD':
+        return
+    warmups = [s for s in cfg.param_scheduler if s.type == 'LinearLR' and s.get('begin', 0) == 0]
+    assert warmups and warmups[0].start_factor <= 0.1, path.name
+    clip = cfg.optim_wrapper.get('clip_grad')
+    assert clip is None or clip.max_norm >= 10, path.name
