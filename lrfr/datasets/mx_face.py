@@ -1,0 +1,310 @@
+"""InsightFace RecordIO face sets (``train.rec`` + ``train.idx`` + ``property``) read without mxnet.
+
+The format, as written by mxnet/dmlc-core's ``MXIndexedRecordIO`` and InsightFace's
+``im2rec`` (MS1MV2/MS1MV3, Glint360K, WebFace42M releases):
+
+* ``train.rec``: records back to back. Each record part is ``uint32 magic = 0xced7230a``,
+  ``uint32 lrecord`` (``cflag = lrecord >> 29``, ``length = lrecord & (2**29 - 1)``), then
+  ``length`` bytes padded with zeros to a multiple of 4. ``cflag`` 0 is a whole record;
+  a payload holding the magic at a 4-aligned position is split there into parts 1
+  (first), 2 (middle) ... 3 (last), the magic itself being dropped by the writer and
+  put back by the reader.
+* a record's payload starts with the image header ``IRHeader`` = ``struct 'IfQQ'``
+  (``flag``, ``label``, ``id``, ``id2``); with ``flag > 0`` the label is the ``flag``
+  float32 values that follow the header (and the header's own ``label`` is unused).
+  The rest is the encoded image (JPEG in the InsightFace releases).
+* ``train.idx``: one ``key<TAB>byte offset`` line per record (random access).
+* ``property``: ``num_classes,height,width``.
+* InsightFace's layout: record 0 holds no image; its label ``(a, b)`` says that keys
+  ``1 .. a-1`` are images and keys ``a .. b-1`` are identity records whose label
+  ``(start, end)`` is their range of image keys. Sets without this header record
+  (record 0 an image, ``flag == 0``) have every key an image.
+
+An image's identity is the first label value of its own header (arcface_torch's
+rule). With identity records they give every label at load time in one read per
+identity; without them each image header is read once (one small read per image).
+"""
+import os
+import os.path as osp
+import struct
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from lrfr.registry import DATASETS
+from lrfr.structures import BRANCH_NAT, SUBSET_TRAIN
+from .base_face import BaseFaceDataset
+from .transforms.loading import decode_face_image
+
+#: dmlc-core's RecordIO magic number.
+REC_MAGIC = 0xced7230a
+MAGIC_BYTES = struct.pack('<I', REC_MAGIC)
+#: ``lrecord``: 3 high bits of continuation flag, 29 low bits of part length.
+LENGTH_MASK = (1 << 29) - 1
+#: mxnet's ``IRHeader``: flag, label, id, id2 (little-endian, no padding: 24 bytes).
+IR_FORMAT = '<IfQQ'
+IR_SIZE = struct.calcsize(IR_FORMAT)
+
+MX_LAYOUT = """\
+data_root/
+  train.rec   RecordIO records (mxnet / InsightFace im2rec)
+  train.idx   one "key<TAB>offset" line per record
+  property    "num_classes,height,width" (optional)"""
+
+
+class RecordIOError(ValueError):
+    """A ``.rec`` / ``.idx`` that is not valid RecordIO; the message names the file and byte offset."""
+
+
+def pad4(length: int) -> int:
+    """``length`` rounded up to a multiple of 4 (RecordIO's alignment)."""
+    return (length + 3) & ~3
+
+
+def read_index(idx_path: str) -> Dict[int, int]:
+    """``{key: byte offset}`` of a RecordIO ``.idx`` file (``key<TAB>offset`` lines)."""
+    index: Dict[int, int] = {}
+    with open(idx_path, encoding='ascii') as f:
+        for lineno, line in enumerate(f, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            try:
+                if len(fields) != 2:
+                    raise ValueError
+                index[int(fields[0])] = int(fields[1])
+            except ValueError:
+                raise RecordIOError(f'{idx_path}:{lineno}: expected "key<TAB>offset", got {line.strip()!r}') from None
+    return index
+
+
+def read_record_at(fd: int, offset: int, path: str, file_size: int) -> bytes:
+    """The payload of the record starting at ``offset`` in the open file ``fd`` (parts joined).
+
+    Raises:
+        RecordIOError: bad magic, a part running past the end of the file (truncated), or
+            a continuation flag out of sequence; the message names ``path`` and the offset.
+    """
+    parts: List[bytes] = []
+    pos = offset
+    while True:
+        head = os.pread(fd, 8, pos)
+        if len(head) < 8:
+            raise RecordIOError(f'{path}: truncated record at offset {pos} (file ends at {file_size} bytes)')
+        magic, lrecord = struct.unpack('<II', head)
+        if magic != REC_MAGIC:
+            raise RecordIOError(f'{path}: bad magic 0x{magic:08x} at offset {pos} (expected 0x{REC_MAGIC:08x}); '
+                                f'the .idx does not match the .rec or the file is corrupt')
+        cflag, length = lrecord >> 29, lrecord & LENGTH_MASK
+        data = os.pread(fd, length, pos + 8)
+        if len(data) < length:
+            raise RecordIOError(f'{path}: truncated record at offset {pos}: {length} bytes announced, '
+                                f'{len(data)} left in the file')
+        expected = (0, 1) if not parts else (2, 3)
+        if cflag not in expected:
+            raise RecordIOError(f'{path}: record part with flag {cflag} at offset {pos}, expected one of {expected}')
+        parts.append(data)
+        if cflag in (0, 3):
+            return MAGIC_BYTES.join(parts)
+        pos += 8 + pad4(length)
+
+
+def unpack_record(payload: bytes, where: str) -> Tuple[Tuple[float, ...], int, int, int, bytes]:
+    """Split a payload into ``(labels, flag, id, id2, image bytes)``; ``labels`` has 1 value when ``flag == 0``."""
+    if len(payload) < IR_SIZE:
+        raise RecordIOError(f'{where}: record of {len(payload)} bytes is shorter than its {IR_SIZE}-byte header')
+    flag, label, id1, id2 = struct.unpack_from(IR_FORMAT, payload)
+    body = payload[IR_SIZE:]
+    if flag > 0:
+        if len(body) < 4 * flag:
+            raise RecordIOError(f'{where}: header announces {flag} labels, the record holds {len(body)} bytes')
+        labels = struct.unpack_from(f'<{flag}f', body)
+        body = body[4 * flag:]
+    else:
+        labels = (label,)
+    return tuple(float(v) for v in labels), flag, id1, id2, body
+
+
+def read_property(path: str) -> Tuple[int, int, int]:
+    """``(num_classes, height, width)`` from an InsightFace ``property`` file."""
+    with open(path, encoding='ascii') as f:
+        text = f.read().strip()
+    try:
+        values = tuple(int(v) for v in text.split(','))
+        if len(values) != 3:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f'{path}: expected "num_classes,height,width", got {text!r}') from None
+    return values  # type: ignore[return-value]
+
+
+class RecordFile:
+    """Random access to the records of one ``.rec`` file, opened lazily in each process.
+
+    Only the path is pickled: a DataLoader worker (fork or spawn) or a deep copy opens
+    its own descriptor on first read, and reads use ``os.pread`` (no shared file position).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: Optional[int] = None
+        self._pid = -1
+        self._size = 0
+
+    def _open(self) -> int:
+        if self._fd is None or self._pid != os.getpid():
+            # A forked child inherits the parent's descriptor number; open its own instead.
+            self._fd = os.open(self.path, os.O_RDONLY)
+            self._pid = os.getpid()
+            self._size = os.fstat(self._fd).st_size
+        return self._fd
+
+    def read(self, offset: int) -> bytes:
+        """The payload of the record at ``offset``."""
+        fd = self._open()
+        return read_record_at(fd, offset, self.path, self._size)
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
+
+    def __getstate__(self) -> dict:
+        return dict(path=self.path)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state['path'])
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: os may be gone
+            pass
+
+
+@DATASETS.register_module()
+class MXFaceDataset(BaseFaceDataset):
+    """An InsightFace RecordIO training set (MS1MV2/V3, Glint360K, WebFace42M layouts), no mxnet needed.
+
+    Data infos: ``img_path`` (``<rec>#<key>``, for messages), ``gt_label`` (the
+    record's first label value), ``subset``, ``branch``, ``rec_key``, ``rec_offset``;
+    :meth:`get_data_info` adds the decoded ``img`` (BGR uint8, OpenCV), which
+    ``LoadFaceImage`` passes through, so the usual pipelines apply. ``metainfo``:
+    ``num_classes`` from ``property`` (else the largest label + 1), ``classes`` the
+    label numbers as strings, ``image_size`` ``(h, w)`` when ``property`` gives it.
+
+    Labels must lie in ``[0, num_classes)``: a record outside raises naming the file
+    and offset, so a wrong ``property`` is caught before a head sees the label.
+
+    Args:
+        data_root (str): folder holding ``rec_file``, ``idx_file`` and ``property``.
+        rec_file (str): the records, relative to ``data_root``. Defaults to ``'train.rec'``.
+        idx_file (str): the index; defaults to ``rec_file`` with ``.idx``.
+        subset (str): subset stored in the data infos. Defaults to ``SUBSET_TRAIN``.
+        branch (str): CSRI branch of the samples. Defaults to ``BRANCH_NAT``.
+        **kwargs: the rest of :class:`BaseFaceDataset` (``pipeline``, ``indices``, ...).
+
+    Example:
+        >>> train = dict(type='MXFaceDataset', data_root='data/ms1m-retinaface-t1', pipeline=[...])
+    """
+
+    LAYOUT = MX_LAYOUT
+
+    def __init__(self, data_root: str, rec_file: str = 'train.rec', idx_file: Optional[str] = None,
+                 subset: str = SUBSET_TRAIN, branch: str = BRANCH_NAT, **kwargs) -> None:
+        self.rec_file = rec_file
+        self.idx_file = idx_file if idx_file is not None else osp.splitext(rec_file)[0] + '.idx'
+        self.subset = subset
+        self._rec: Optional[RecordFile] = None
+        super().__init__(data_root=data_root, branch=branch, **kwargs)
+
+    def _describe(self) -> str:
+        return f'rec_file={self.rec_file!r}, branch={self.branch!r}'
+
+    def _paths(self) -> Tuple[str, str]:
+        return osp.join(self.data_root, self.rec_file), osp.join(self.data_root, self.idx_file)
+
+    def load_samples(self) -> List[dict]:
+        """Read ``property``, the index and the labels (see the module docstring)."""
+        rec_path, idx_path = self._paths()
+        if not osp.isfile(rec_path):
+            raise FileNotFoundError(f'RecordIO file not found: {rec_path}\nexpected layout:\n{self.LAYOUT}')
+        if not osp.isfile(idx_path):
+            raise FileNotFoundError(f'{rec_path} has no index {idx_path}: random access needs the .idx '
+                                    f'written with it (expected layout:\n{self.LAYOUT})')
+        prop_path = osp.join(osp.dirname(rec_path), 'property')
+        num_classes, size = None, None
+        if osp.isfile(prop_path):
+            num_classes, h, w = read_property(prop_path)
+            size = (h, w)
+        index = read_index(idx_path)
+        if not index:
+            raise RecordIOError(f'{idx_path}: empty index')
+        self._rec = RecordFile(rec_path)
+        labels = self._labels(index, rec_path)
+
+        if num_classes is None:
+            num_classes = max(labels.values()) + 1
+        for key, label in labels.items():
+            if not 0 <= label < num_classes:
+                raise ValueError(f'{rec_path}: record {key} at offset {index[key]} has label {label}, outside '
+                                 f'[0, {num_classes}) of {prop_path if size else "the labels seen"}')
+        self.set_classes([str(i) for i in range(num_classes)])
+        if size is not None:
+            self._metainfo['image_size'] = size
+        return [self.make_info(f'{rec_path}#{key}', label, self.subset, rec_key=key, rec_offset=index[key])
+                for key, label in labels.items()]
+
+    def _header(self, index: Dict[int, int], key: int, rec_path: str) -> Tuple[Tuple[float, ...], int]:
+        if key not in index:
+            raise RecordIOError(f'{rec_path}: key {key} is not in the index')
+        labels, flag, _, _, _ = unpack_record(self._rec.read(index[key]), f'{rec_path} offset {index[key]}')
+        return labels, flag
+
+    def _labels(self, index: Dict[int, int], rec_path: str) -> Dict[int, int]:
+        """``{image key: label}`` in key order, from the identity records when the set has them."""
+        first = min(index)
+        head, flag = self._header(index, first, rec_path)
+        if first == 0 and flag > 0:
+            if flag < 2:
+                raise RecordIOError(f'{rec_path}: header record 0 at offset {index[0]} has {flag} label, '
+                                    f'expected (end of images, end of identities)')
+            img_end, id_end = int(head[0]), int(head[1])
+            image_keys = range(1, img_end)
+            labels: Dict[int, int] = {}
+            if id_end > img_end:
+                for identity, key in enumerate(range(img_end, id_end)):
+                    (start, end, *_), _ = self._header(index, key, rec_path)
+                    for k in range(int(start), int(end)):
+                        labels[k] = identity
+                missing = [k for k in image_keys if k not in labels]
+                if missing:
+                    raise RecordIOError(f'{rec_path}: image key {missing[0]} belongs to no identity record')
+                return {k: labels[k] for k in image_keys}
+        else:
+            image_keys = sorted(index)
+        return {k: int(self._header(index, k, rec_path)[0][0]) for k in image_keys}
+
+    def get_data_info(self, idx: int) -> dict:
+        """The data info of sample ``idx`` with its decoded ``img``."""
+        info = super().get_data_info(idx)
+        if self._rec is None:
+            self._rec = RecordFile(self._paths()[0])
+        where = f'{self._rec.path} offset {info["rec_offset"]}'
+        labels, _, _, _, body = unpack_record(self._rec.read(info['rec_offset']), where)
+        if int(labels[0]) != info['gt_label']:
+            raise RecordIOError(f'{where}: record label {int(labels[0])} differs from its identity record\'s '
+                                f'{info["gt_label"]}')
+        img = decode_face_image(body, where)
+        info['img'] = img
+        info['ori_shape'] = info['img_shape'] = img.shape[:2]
+        return info
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state['_rec'] = None  # no descriptor crosses processes; each opens its own
+        return state
+
+
+__all__ = ['MXFaceDataset', 'RecordFile', 'RecordIOError', 'read_index', 'read_record_at', 'unpack_record',
+           'read_property', 'REC_MAGIC', 'IR_FORMAT']
