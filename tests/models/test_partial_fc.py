@@ -1,0 +1,170 @@
+"""Partial FC: equal to the full margin head (1 process, and 2 gloo processes), sampling keeps positives,
+centre memory per rank halves on 2 ranks."""
+import os.path as osp
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+
+import lrfr.models  # noqa: F401  (registers the heads)
+from lrfr.models.fr_heads.partial_fc import PartialFCHead, ddp_ignore_sharded, sample_centres, shard_range
+from lrfr.registry import MODELS
+
+MARGINS = {'arcface': dict(type='ArcFaceHead', margin=0.5), 'cosface': dict(type='CosFaceHead', margin=0.35),
+           'adaface': dict(type='AdaFaceHead', margin=0.4)}
+NUM_CLASSES, DIM, PER_RANK = 11, 16, 4  # 11 classes: uneven shards (6 + 5)
+
+
+def batch(seed: int = 0):
+    """The global batch of 2 ranks: labels on both shards, embeddings of varied norms."""
+    g = torch.Generator().manual_seed(seed)
+    feats = torch.randn(2 * PER_RANK, DIM, generator=g) * torch.linspace(0.5, 3.0, 2 * PER_RANK).unsqueeze(1)
+    labels = torch.tensor([0, 7, 3, 10, 5, 6, 3, 9])
+    return feats, labels
+
+
+def full_head(name: str) -> nn.Module:
+    torch.manual_seed(1)
+    head = MODELS.build(dict(MARGINS[name], num_classes=NUM_CLASSES, in_channels=DIM))
+    head.train()
+    return head
+
+
+def full_result(name: str, feats: torch.Tensor, labels: torch.Tensor) -> dict:
+    head = full_head(name)
+    feats = feats.clone().requires_grad_()
+    out = head.loss(feats, labels)
+    out['loss_cls'].backward()
+    stats = (head.batch_mean.item(), head.batch_std.item()) if name == 'adaface' else None
+    return dict(loss=out['loss_cls'].item(), accuracy=out['accuracy'].item(), grad_feats=feats.grad,
+                grad_weight=head.fc.weight.grad, stats=stats)
+
+
+def partial_from_full(name: str, **kwargs) -> PartialFCHead:
+    full = full_head(name)
+    head = PartialFCHead(NUM_CLASSES, DIM, margin=MARGINS[name], **kwargs)
+    with torch.no_grad():
+        head.weight.copy_(full.fc.weight[head.class_start:head.class_start + head.num_local])
+    head.train()
+    return head
+
+
+def _worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=world)
+    try:
+        feats, labels = batch()
+        rows = slice(rank * PER_RANK, (rank + 1) * PER_RANK)
+        results = {}
+        for name in MARGINS:
+            head = partial_from_full(name)
+            local = feats[rows].clone().requires_grad_()
+            out = head.loss(local, labels[rows])
+            out['loss_cls'].backward()
+            results[name] = dict(loss=out['loss_cls'].item(), accuracy=out['accuracy'].item(),
+                                 grad_feats=local.grad, grad_weight=head.weight.grad, start=head.class_start,
+                                 stats=(head.margin.batch_mean.item(), head.margin.batch_std.item())
+                                 if name == 'adaface' else None)
+        torch.manual_seed(rank)
+        sampled = partial_from_full('arcface', sample_rate=0.5)
+        local = feats[rows].clone().requires_grad_()
+        out = sampled.loss(local, labels[rows])
+        out['loss_cls'].backward()
+        results['sampled'] = dict(loss=out['loss_cls'].item(),
+                                  index=sampled._last_index, start=sampled.class_start,
+                                  num_local=sampled.num_local, grad_weight=sampled.weight.grad)
+        big = PartialFCHead(1000, 512, margin=MARGINS['arcface'])
+        results['bytes'] = sum(p.numel() * p.element_size() for p in big.parameters())
+        torch.save(results, osp.join(out_dir, f'rank{rank}.pth'))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.fixture(scope='module')
+def two_ranks(tmp_path_factory):
+    """Run :func:`_worker` on 2 gloo processes once; their results per rank."""
+    tmp = tmp_path_factory.mktemp('pfc')
+    mp.spawn(_worker, args=(2, str(tmp / 'init'), str(tmp)), nprocs=2, join=True)
+    return [torch.load(tmp / f'rank{r}.pth') for r in range(2)]
+
+
+def test_shard_range_covers_every_class_once():
+    assert [shard_range(11, r, 2) for r in range(2)] == [(0, 6), (6, 5)]
+    assert [shard_range(10, r, 4) for r in range(4)] == [(0, 3), (3, 3), (6, 2), (8, 2)]
+
+
+@pytest.mark.parametrize('name', list(MARGINS))
+def test_single_process_equals_the_full_head(name):
+    feats, labels = batch()
+    want = full_result(name, feats, labels)
+    head = partial_from_full(name)
+    assert (head.class_start, head.num_local) == (0, NUM_CLASSES)
+    x = feats.clone().requires_grad_()
+    out = head.loss(x, labels)
+    out['loss_cls'].backward()
+    assert out['loss_cls'].item() == pytest.approx(want['loss'], abs=1e-5)
+    assert out['accuracy'].item() == want['accuracy']
+    torch.testing.assert_close(x.grad, want['grad_feats'], atol=1e-5, rtol=0)
+    torch.testing.assert_close(head.weight.grad, want['grad_weight'], atol=1e-5, rtol=0)
+    torch.testing.assert_close(head(feats), full_head(name)(feats), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize('name', list(MARGINS))
+def test_two_gloo_ranks_equal_the_full_head(two_ranks, name):
+    feats, labels = batch()
+    want = full_result(name, feats, labels)
+    for rank, res in enumerate(two_ranks):
+        got = res[name]
+        assert got['loss'] == pytest.approx(want['loss'], abs=1e-5)  # every rank: the loss of the full softmax
+        assert got['accuracy'] == want['accuracy']
+        torch.testing.assert_close(got['grad_feats'], want['grad_feats'][rank * PER_RANK:(rank + 1) * PER_RANK],
+                                   atol=1e-5, rtol=0)
+        start, count = shard_range(NUM_CLASSES, rank, 2)
+        assert got['start'] == start and got['grad_weight'].shape == (count, DIM)
+        torch.testing.assert_close(got['grad_weight'], want['grad_weight'][start:start + count], atol=1e-5, rtol=0)
+        if name == 'adaface':  # norm statistics from the whole global batch, as the full head's
+            assert got['stats'] == pytest.approx(want['stats'], abs=1e-5)
+
+
+def test_two_gloo_ranks_sampling_keeps_positives(two_ranks):
+    _, labels = batch()
+    for res in (r['sampled'] for r in two_ranks):
+        start, count = res['start'], res['num_local']
+        positives = {int(y) - start for y in labels if start <= y < start + count}
+        kept = set(res['index'].tolist())
+        assert positives <= kept and len(kept) == max(int(0.5 * count), len(positives))
+        assert torch.isfinite(torch.tensor(res['loss']))
+        dropped = [c for c in range(count) if c not in kept]
+        assert dropped, 'with these labels some negatives must be dropped'
+        # the positives are here; dropped centres get no gradient
+        assert res['grad_weight'][dropped].abs().max() == 0
+
+
+def test_centre_memory_per_rank_halves(two_ranks):
+    full = MODELS.build(dict(type='ArcFaceHead', num_classes=1000, in_channels=512))
+    full_bytes = sum(p.numel() * p.element_size() for p in full.parameters())
+    assert [r['bytes'] for r in two_ranks] == [full_bytes // 2] * 2 == [1000 * 512 * 4 // 2] * 2
+
+
+def test_sample_centres_keeps_positives_and_remaps():
+    local = torch.tensor([7, -1, 2, 7, 9])
+    index, remapped = sample_centres(local, num_local=10, num_sample=5, generator=torch.Generator().manual_seed(0))
+    assert len(index) == 5 and {2, 7, 9} <= set(index.tolist()) and index.tolist() == sorted(index.tolist())
+    assert [int(index[r]) if r >= 0 else -1 for r in remapped.tolist()] == local.tolist()
+    index, _ = sample_centres(local, num_local=10, num_sample=1)
+    assert index.tolist() == [2, 7, 9]  # never fewer than the positives
+
+
+def test_bad_arguments_and_ddp_ignore():
+    with pytest.raises(ValueError, match=r'sample_rate must be in \(0, 1\], got 0'):
+        PartialFCHead(10, 4, margin=MARGINS['arcface'], sample_rate=0)
+    with pytest.raises(TypeError, match='margin must be a margin head .* got SoftmaxHead'):
+        PartialFCHead(10, 4, margin=dict(type='SoftmaxHead'))
+    with pytest.raises(ValueError, match='label_smoothing is not supported'):
+        PartialFCHead(10, 4, margin=MARGINS['arcface'], label_smoothing=0.1)
+    with pytest.raises(ValueError, match=r'labels must lie in \[0, 10\)'):
+        PartialFCHead(10, 4, margin=MARGINS['arcface']).loss(torch.randn(2, 4), torch.tensor([1, 10]))
+    model = nn.ModuleDict(dict(head=PartialFCHead(10, 4, margin=MARGINS['adaface']), other=nn.Linear(2, 2)))
+    assert ddp_ignore_sharded(model) == ['head.weight'] == model._ddp_params_and_buffers_to_ignore
