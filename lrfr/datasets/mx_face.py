@@ -191,7 +191,7 @@ class MXFaceDataset(BaseFaceDataset):
     :meth:`get_data_info` adds the decoded ``img`` (BGR uint8, OpenCV), which
     ``LoadFaceImage`` passes through, so the usual pipelines apply. ``metainfo``:
     ``num_classes`` from ``property`` (else the largest label + 1), ``classes`` the
-    label numbers as strings, ``image_size`` ``(h, w)`` when ``property`` gives it.
+    label numbers as strings; ``image_size`` (attribute) ``(h, w)`` from ``property``, or None.
 
     Labels must lie in ``[0, num_classes)``: a record outside raises naming the file
     and offset, so a wrong ``property`` is caught before a head sees the label.
@@ -216,6 +216,7 @@ class MXFaceDataset(BaseFaceDataset):
         self.idx_file = idx_file if idx_file is not None else osp.splitext(rec_file)[0] + '.idx'
         self.subset = subset
         self._rec: Optional[RecordFile] = None
+        self.image_size: Optional[Tuple[int, int]] = None
         super().__init__(data_root=data_root, branch=branch, **kwargs)
 
     def _describe(self) -> str:
@@ -250,8 +251,8 @@ class MXFaceDataset(BaseFaceDataset):
                 raise ValueError(f'{rec_path}: record {key} at offset {index[key]} has label {label}, outside '
                                  f'[0, {num_classes}) of {prop_path if size else "the labels seen"}')
         self.set_classes([str(i) for i in range(num_classes)])
-        if size is not None:
-            self._metainfo['image_size'] = size
+        # An attribute, not metainfo: ConcatDataset joins face sets by their metainfo keys (base_face.py).
+        self.image_size = size
         return [self.make_info(f'{rec_path}#{key}', label, self.subset, rec_key=key, rec_offset=index[key])
                 for key, label in labels.items()]
 

@@ -82,7 +82,7 @@ def test_round_trip_folder_to_dataset(faces, tmp_path, header):
     write_face_rec(samples, out, image_size=(112, 96), header=header)
     ds = DATASETS.build(dict(type='MXFaceDataset', data_root=out, branch='syn'))
     assert len(ds) == len(folder) == 6
-    assert ds.metainfo['num_classes'] == 3 and ds.metainfo['image_size'] == (112, 96)
+    assert ds.metainfo['num_classes'] == 3 and ds.image_size == (112, 96)
     got = sorted((ds.get_data_info(i)['gt_label'], ds.get_data_info(i)['img'].tobytes()) for i in range(len(ds)))
     want = sorted((folder.get_data_info(i)['gt_label'], cv2.imread(folder.get_data_info(i)['img_path']).tobytes())
                   for i in range(len(folder)))
