@@ -168,3 +168,15 @@ def test_bad_arguments_and_ddp_ignore():
         PartialFCHead(10, 4, margin=MARGINS['arcface']).loss(torch.randn(2, 4), torch.tensor([1, 10]))
     model = nn.ModuleDict(dict(head=PartialFCHead(10, 4, margin=MARGINS['adaface']), other=nn.Linear(2, 2)))
     assert ddp_ignore_sharded(model) == ['head.weight'] == model._ddp_params_and_buffers_to_ignore
+
+
+def test_benchmark_tool_reports_the_three_heads(capsys, monkeypatch):
+    import importlib
+    # importable by name: the spawned workers unpickle its worker function
+    monkeypatch.syspath_prepend(osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                                         'tools', 'analysis_tools'))
+    tool = importlib.import_module('benchmark_partial_fc')
+    rows = tool.main(['--num-classes', '2000', '--dim', '32', '--batch', '4', '--steps', '1', '--sample-rate', '0.5'])
+    full, pfc, sampled = rows
+    assert full[2] == pytest.approx(2000 * 32 * 4 / 2**20) and pfc[2] == sampled[2] == pytest.approx(full[2] / 2)
+    assert '| Partial FC, sample 0.5 |' in capsys.readouterr().out
