@@ -75,6 +75,16 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
         results['sampled'] = dict(loss=out['loss_cls'].item(),
                                   index=sampled._last_index, start=sampled.class_start,
                                   num_local=sampled.num_local, grad_weight=sampled.weight.grad)
+        head = partial_from_full('cosface')
+        full_weight = full_head('cosface').fc.weight.detach()
+        results['state'] = dict(gathered=head.gather_weight(), ungathered=head.state_dict()['weight'].shape)
+        fresh = PartialFCHead(NUM_CLASSES, DIM, margin=MARGINS['cosface'])
+        fresh.load_state_dict({'weight': full_weight})  # a full (C, D) matrix: the rank keeps its rows
+        results['state']['loaded'] = fresh.weight.detach().clone()
+        try:
+            fresh.load_state_dict({'weight': torch.zeros(0, DIM)})
+        except ValueError as e:
+            results['state']['error'] = str(e)
         big = PartialFCHead(1000, 512, margin=MARGINS['arcface'])
         results['bytes'] = sum(p.numel() * p.element_size() for p in big.parameters())
         torch.save(results, osp.join(out_dir, f'rank{rank}.pth'))
@@ -119,8 +129,13 @@ def test_two_gloo_ranks_equal_the_full_head(two_ranks, name):
         got = res[name]
         assert got['loss'] == pytest.approx(want['loss'], abs=1e-5)  # every rank: the loss of the full softmax
         assert got['accuracy'] == want['accuracy']
-        torch.testing.assert_close(got['grad_feats'], want['grad_feats'][rank * PER_RANK:(rank + 1) * PER_RANK],
+        # the rank's rows of the global-batch gradient, times W (DDP's averaging of the backbone divides by W)
+        torch.testing.assert_close(got['grad_feats'] / 2, want['grad_feats'][rank * PER_RANK:(rank + 1) * PER_RANK],
                                    atol=1e-5, rtol=0)
+        if name != 'adaface':  # = what a replicated full head gives the rank's backbone under DDP (local loss)
+            local = full_result(name, feats[rank * PER_RANK:(rank + 1) * PER_RANK],
+                                labels[rank * PER_RANK:(rank + 1) * PER_RANK])
+            torch.testing.assert_close(got['grad_feats'], local['grad_feats'], atol=1e-5, rtol=0)
         start, count = shard_range(NUM_CLASSES, rank, 2)
         assert got['start'] == start and got['grad_weight'].shape == (count, DIM)
         torch.testing.assert_close(got['grad_weight'], want['grad_weight'][start:start + count], atol=1e-5, rtol=0)
@@ -140,6 +155,17 @@ def test_two_gloo_ranks_sampling_keeps_positives(two_ranks):
         assert dropped, 'with these labels some negatives must be dropped'
         # the positives are here; dropped centres get no gradient
         assert res['grad_weight'][dropped].abs().max() == 0
+
+
+def test_state_dict_gathers_and_loads_shards(two_ranks):
+    full_weight = full_head('cosface').fc.weight.detach()
+    for rank, res in enumerate(two_ranks):
+        state = res['state']
+        torch.testing.assert_close(state['gathered'], full_weight, rtol=0, atol=0)
+        assert state['ungathered'] == (0, DIM)  # one rank alone has no full matrix to save
+        start, count = shard_range(NUM_CLASSES, rank, 2)
+        torch.testing.assert_close(state['loaded'], full_weight[start:start + count], rtol=0, atol=0)
+        assert 'weight holds 0 centres, expected all 11' in state['error']
 
 
 def test_centre_memory_per_rank_halves(two_ranks):
@@ -180,3 +206,34 @@ def test_benchmark_tool_reports_the_three_heads(capsys, monkeypatch):
     full, pfc, sampled = rows
     assert full[2] == pytest.approx(2000 * 32 * 4 / 2**20) and pfc[2] == sampled[2] == pytest.approx(full[2] / 2)
     assert '| Partial FC, sample 0.5 |' in capsys.readouterr().out
+
+
+def test_runner_trains_partial_fc_on_two_ddp_processes(tmp_path):
+    """tools/train.py under torch.distributed.run, 2 gloo processes, the wrapper keeping the shards out of DDP."""
+    import os
+    import subprocess
+    import sys
+    from lrfr.datasets.converters.demo import ensure_demo
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    ensure_demo(str(tmp_path / 'data' / 'demo_tinyface'))
+    config = tmp_path / 'pfc_demo.py'
+    config.write_text(
+        f"_base_ = [{osp.join(repo, 'configs', 'demo', 'centreface_1xb32_demo-hr-native.py')!r}]\n"
+        "load_from = None\n"
+        "model = dict(head=dict(_delete_=True, type='PartialFCHead', num_classes=25, in_channels=128,\n"
+        "                       margin=dict(type='ArcFaceHead', margin=0.3, scale=16.0), sample_rate=0.5))\n"
+        "model_wrapper_cfg = dict(type='lrfr.PartialFCDistributedDataParallel')\n"
+        "custom_hooks = [dict(type='PartialFCCheckpointHook')]\n")
+    env = {**os.environ, 'PYTHONPATH': repo, 'OMP_NUM_THREADS': '1'}
+    proc = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port=29571',
+         osp.join(repo, 'tools', 'train.py'), str(config), '--launcher', 'pytorch', '--work-dir', 'work_dirs/pfc',
+         '--cfg-options', 'train_cfg.max_iters=4', 'train_cfg.val_interval=4', 'default_hooks.checkpoint.interval=4',
+         'default_hooks.logger.interval=1', 'train_dataloader.batch_size=8'],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    assert 'Distributed training: True' in log and 'loss_cls' in log
+    state = torch.load(tmp_path / 'work_dirs' / 'pfc' / 'final.pth', map_location='cpu')['state_dict']
+    assert state['head.weight'].shape == (25, 128)  # every rank's shard (13 + 12), gathered before saving
+    assert state['head.weight'].abs().sum(dim=1).min() > 0  # no empty row: rank 1's centres are there

@@ -20,7 +20,10 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from lrfr.registry import MODELS
+from mmengine.hooks import CheckpointHook, Hook
+from mmengine.model import MMDistributedDataParallel, is_model_wrapper
+
+from lrfr.registry import HOOKS, MODEL_WRAPPERS, MODELS
 from .base_head import BaseFaceHead, upcast
 from .margin_head import BaseMarginHead
 
@@ -39,8 +42,13 @@ def shard_range(num_classes: int, rank: int, world_size: int) -> Tuple[int, int]
 
 
 class AllGatherRows(torch.autograd.Function):
-    """Concatenate every rank's ``(n, D)`` tensor (equal ``n``); the backward sums the gathered
-    gradients over ranks and returns this rank's rows (each rank's loss uses all rows)."""
+    """Concatenate every rank's ``(n, D)`` tensor (equal ``n``).
+
+    Backward: the gathered gradients are summed over ranks (each rank's loss uses every row), and this
+    rank's rows are returned times ``W``, as arcface_torch does: DDP then averages the backbone gradients
+    over the ``W`` ranks, so the backbone gets the gradient of the global-batch mean loss, as with a
+    replicated head under DDP (and as one process on the global batch).
+    """
 
     @staticmethod
     def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
@@ -54,7 +62,7 @@ class AllGatherRows(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         grad = grad.contiguous()
         dist.all_reduce(grad, op=dist.ReduceOp.SUM)
-        return grad[ctx.rank * ctx.n:(ctx.rank + 1) * ctx.n]
+        return grad[ctx.rank * ctx.n:(ctx.rank + 1) * ctx.n] * dist.get_world_size()
 
 
 class DistCrossEntropy(torch.autograd.Function):
@@ -127,9 +135,13 @@ class PartialFCHead(BaseFaceHead):
     (``weight`` ``(C_r, D)``, classes ``[class_start, class_start + C_r)``). AdaFace's
     norm statistics are updated from the whole global batch, as in the full head.
 
-    Under several ranks, the shard's parameters must be kept out of DDP's gradient
-    averaging (each rank owns different classes): :func:`ddp_ignore_sharded` lists
-    them on the model before it is wrapped; checkpoints then hold rank 0's shard only.
+    Under several ranks (see docs/model_zoo.md, "Partial FC"): the shards must stay out of
+    DDP's gradient averaging (``model_wrapper_cfg = dict(type='lrfr.PartialFCDistributedDataParallel')``),
+    and a checkpoint, written by rank 0 alone, gets all ``C`` centres only if they were gathered
+    first on every rank (``custom_hooks = [dict(type='PartialFCCheckpointHook')]``). The state dict
+    of a rank holds the full ``(C, D)`` matrix when gathered, else an empty ``(0, D)`` one (one
+    rank alone has no full matrix to give; mmengine's start-of-run broadcast of every state-dict
+    entry then passes harmlessly). Loading takes a full ``(C, D)`` matrix and keeps the rank's rows.
 
     Args:
         num_classes (int): number of identities ``C`` over all ranks.
@@ -230,6 +242,37 @@ class PartialFCHead(BaseFaceHead):
             dist.all_reduce(right, op=dist.ReduceOp.SUM)
         return right.mean() * 100.0
 
+    def gather_weight(self) -> torch.Tensor:
+        """All ``C`` centres ``(C, D)`` from every rank's shard (a collective: every rank must call it)."""
+        if self.world_size == 1:
+            return self.weight.detach().clone()
+        rows = -(-self.num_classes // self.world_size)  # all_gather needs equal sizes: pad to the largest shard
+        padded = self.weight.detach().new_zeros(rows, self.in_channels)
+        padded[:self.num_local] = self.weight.detach()
+        parts = [torch.empty_like(padded) for _ in range(self.world_size)]
+        dist.all_gather(parts, padded)
+        return torch.cat([part[:shard_range(self.num_classes, r, self.world_size)[1]]
+                          for r, part in enumerate(parts)])
+
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if self.world_size > 1:
+            gathered = getattr(self, '_gathered', None)
+            destination[prefix + 'weight'] = (gathered if gathered is not None
+                                              else self.weight.detach().new_zeros(0, self.in_channels))
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any) -> None:
+        key = prefix + 'weight'
+        value = state_dict.get(key)
+        if value is not None and self.world_size > 1:
+            if value.shape[0] != self.num_classes:
+                raise ValueError(f'PartialFCHead: {key} holds {value.shape[0]} centres, expected all '
+                                 f'{self.num_classes} (a multi-rank checkpoint saved without PartialFCCheckpointHook '
+                                 f'has none)')
+            state_dict = dict(state_dict)
+            state_dict[key] = value[self.class_start:self.class_start + self.num_local]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def extra_repr(self) -> str:
         return (f'{super().extra_repr()}, shard=[{self.class_start}, {self.class_start + self.num_local}), '
                 f'world_size={self.world_size}, sample_rate={self.sample_rate}')
@@ -246,5 +289,65 @@ def ddp_ignore_sharded(model: nn.Module) -> List[str]:
     return names
 
 
-__all__ = ['PartialFCHead', 'AllGatherRows', 'DistCrossEntropy', 'sample_centres', 'shard_range',
+@MODEL_WRAPPERS.register_module()
+class PartialFCDistributedDataParallel(MMDistributedDataParallel):
+    """mmengine's DDP wrapper with every :class:`PartialFCHead` shard left out of the gradient averaging
+    (``model_wrapper_cfg = dict(type='lrfr.PartialFCDistributedDataParallel')``)."""
+
+    def __init__(self, module: nn.Module, **kwargs: Any) -> None:
+        ddp_ignore_sharded(module)
+        super().__init__(module=module, **kwargs)
+
+
+@HOOKS.register_module()
+class PartialFCCheckpointHook(Hook):
+    """Gather every :class:`PartialFCHead`'s centres on all ranks just before a checkpoint is saved.
+
+    mmengine saves checkpoints on rank 0 only, where no collective can run; this hook (priority
+    ``LOW``, ahead of ``CheckpointHook``'s ``VERY_LOW``) gathers the full ``(C, D)`` matrices on
+    the iterations and epochs where the ``CheckpointHook`` will save, so rank 0's state dict
+    holds them, and drops them after. A no-op in one process.
+    """
+
+    priority = 'LOW'
+
+    def _heads(self, runner) -> List[PartialFCHead]:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        return [m for m in model.modules() if isinstance(m, PartialFCHead) and m.world_size > 1]
+
+    def _gather(self, runner) -> None:
+        for head in self._heads(runner):
+            head._gathered = head.gather_weight()
+
+    def _release(self, runner) -> None:
+        for head in self._heads(runner):
+            head._gathered = None
+
+    def _checkpoint_hook(self, runner) -> Optional[CheckpointHook]:
+        return next((h for h in runner.hooks if isinstance(h, CheckpointHook)), None)
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+        self._release(runner)
+        ckpt = self._checkpoint_hook(runner)
+        if ckpt is not None and not ckpt.by_epoch and (
+                self.every_n_train_iters(runner, ckpt.interval, ckpt.save_begin)
+                or (ckpt.save_last and self.is_last_train_iter(runner))):
+            self._gather(runner)
+
+    def after_train_epoch(self, runner) -> None:
+        self._release(runner)
+        ckpt = self._checkpoint_hook(runner)
+        if ckpt is not None and ckpt.by_epoch and (
+                self.every_n_epochs(runner, ckpt.interval, ckpt.save_begin)
+                or (ckpt.save_last and self.is_last_train_epoch(runner))):
+            self._gather(runner)
+
+    def before_train_epoch(self, runner) -> None:
+        self._release(runner)
+
+    def after_train(self, runner) -> None:
+        self._release(runner)
+
+
+__all__ = ['PartialFCHead', 'PartialFCDistributedDataParallel', 'PartialFCCheckpointHook', 'AllGatherRows', 'DistCrossEntropy', 'sample_centres', 'shard_range',
            'ddp_ignore_sharded', 'dist_info']
