@@ -121,7 +121,8 @@ def make_rec(root: str) -> str:
 def trees(tmp_path_factory) -> Dict[str, str]:
     base = tmp_path_factory.mktemp('config_data')
     return dict(tinyface=make_tinyface(str(base / 'tinyface')), celeba=make_celeba(str(base / 'celeba')),
-                demo=str(base / 'demo_tinyface'), rec=make_rec(str(base / 'rec')))  # the demo datasets build it on first use
+                demo=str(base / 'demo_tinyface'),  # the demo datasets build it on first use
+                rec=make_rec(str(base / 'rec')))
 
 
 def retarget(dataset: dict, trees: Dict[str, str]) -> dict:

@@ -29,8 +29,6 @@ import os.path as osp
 import struct
 from typing import Dict, List, Optional, Tuple
 
-import numpy as np
-
 from lrfr.registry import DATASETS
 from lrfr.structures import BRANCH_NAT, SUBSET_TRAIN
 from .base_face import BaseFaceDataset

@@ -349,5 +349,5 @@ class PartialFCCheckpointHook(Hook):
         self._release(runner)
 
 
-__all__ = ['PartialFCHead', 'PartialFCDistributedDataParallel', 'PartialFCCheckpointHook', 'AllGatherRows', 'DistCrossEntropy', 'sample_centres', 'shard_range',
-           'ddp_ignore_sharded', 'dist_info']
+__all__ = ['PartialFCHead', 'PartialFCDistributedDataParallel', 'PartialFCCheckpointHook', 'AllGatherRows',
+           'DistCrossEntropy', 'sample_centres', 'shard_range', 'ddp_ignore_sharded', 'dist_info']
