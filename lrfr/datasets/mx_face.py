@@ -24,10 +24,13 @@ An image's identity is the first label value of its own header (arcface_torch's
 rule). With identity records they give every label at load time in one read per
 identity; without them each image header is read once (one small read per image).
 """
+import copy
 import os
 import os.path as osp
 import struct
 from typing import Dict, List, Optional, Tuple
+
+import numpy as np
 
 from lrfr.registry import DATASETS
 from lrfr.structures import BRANCH_NAT, SUBSET_TRAIN
@@ -184,9 +187,12 @@ class RecordFile:
 class MXFaceDataset(BaseFaceDataset):
     """An InsightFace RecordIO training set (MS1MV2/V3, Glint360K, WebFace42M layouts), no mxnet needed.
 
-    Data infos: ``img_path`` (``<rec>#<key>``, for messages), ``gt_label`` (the
-    record's first label value), ``subset``, ``branch``, ``rec_key``, ``rec_offset``;
-    :meth:`get_data_info` adds the decoded ``img`` (BGR uint8, OpenCV), which
+    The samples are kept as three int64 arrays (key, offset, label) instead of mmengine's
+    list of dicts: 24 bytes per image once loaded (the ``.idx`` is parsed into a dict while
+    loading, a transient cost of ~100 bytes per record in the loading process). :meth:`get_data_info` builds
+    the data info: ``img_path`` (``<rec>#<key>``, for messages), ``gt_label`` (the
+    record's first label value), ``subset``, ``branch``, ``rec_key``, ``rec_offset``,
+    ``sample_idx``, and the decoded ``img`` (BGR uint8, OpenCV), which
     ``LoadFaceImage`` passes through, so the usual pipelines apply. ``metainfo``:
     ``num_classes`` from ``property`` (else the largest label + 1), ``classes`` the
     label numbers as strings; ``image_size`` (attribute) ``(h, w)`` from ``property``, or None.
@@ -215,6 +221,8 @@ class MXFaceDataset(BaseFaceDataset):
         self.subset = subset
         self._rec: Optional[RecordFile] = None
         self.image_size: Optional[Tuple[int, int]] = None
+        empty = np.zeros(0, dtype=np.int64)
+        self._keys, self._offsets, self._labels_arr = empty, empty, empty
         super().__init__(data_root=data_root, branch=branch, **kwargs)
 
     def _describe(self) -> str:
@@ -223,8 +231,14 @@ class MXFaceDataset(BaseFaceDataset):
     def _paths(self) -> Tuple[str, str]:
         return osp.join(self.data_root, self.rec_file), osp.join(self.data_root, self.idx_file)
 
-    def load_samples(self) -> List[dict]:
-        """Read ``property``, the index and the labels (see the module docstring)."""
+    def full_init(self) -> None:
+        """Read ``property``, the index and the labels into three arrays (see the module docstring).
+
+        Replaces mmengine's list of per-sample dicts: WebFace42M has 42M images, and 24 bytes per image
+        (key, offset, label) are a few percent of what pickled dicts would cost in every process.
+        """
+        if self._fully_initialized:
+            return
         rec_path, idx_path = self._paths()
         if not osp.isfile(rec_path):
             raise FileNotFoundError(f'RecordIO file not found: {rec_path}\nexpected layout:\n{self.LAYOUT}')
@@ -240,19 +254,47 @@ class MXFaceDataset(BaseFaceDataset):
         if not index:
             raise RecordIOError(f'{idx_path}: empty index')
         self._rec = RecordFile(rec_path)
-        labels = self._labels(index, rec_path)
-
+        keys, labels = self._labels(index, rec_path)
+        offsets = np.array([index[k] for k in keys.tolist()], dtype=np.int64)
         if num_classes is None:
-            num_classes = max(labels.values()) + 1
-        for key, label in labels.items():
-            if not 0 <= label < num_classes:
-                raise ValueError(f'{rec_path}: record {key} at offset {index[key]} has label {label}, outside '
-                                 f'[0, {num_classes}) of {prop_path if size else "the labels seen"}')
+            num_classes = int(labels.max()) + 1
+        bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f'{rec_path}: record {keys[i]} at offset {offsets[i]} has label {labels[i]}, outside '
+                             f'[0, {num_classes}) of {prop_path if size else "the labels seen"}')
         self.set_classes([str(i) for i in range(num_classes)])
         # An attribute, not metainfo: ConcatDataset joins face sets by their metainfo keys (base_face.py).
         self.image_size = size
-        return [self.make_info(f'{rec_path}#{key}', label, self.subset, rec_key=key, rec_offset=index[key])
-                for key, label in labels.items()]
+        self._keys, self._offsets, self._labels_arr = keys, offsets, labels
+        if self._indices is not None:
+            self._select(self._indices)
+        self._fully_initialized = True
+
+    def _select(self, indices) -> None:
+        """Keep a subset, as mmengine's ``indices``: an int keeps the first (or, negative, the last) ``n``."""
+        if isinstance(indices, int):
+            chosen = np.arange(len(self._keys))[:indices] if indices >= 0 else np.arange(len(self._keys))[indices:]
+        else:
+            chosen = np.asarray(list(indices), dtype=np.int64)
+        self._keys, self._offsets, self._labels_arr = (self._keys[chosen], self._offsets[chosen],
+                                                      self._labels_arr[chosen])
+
+    def get_subset_(self, indices) -> None:
+        """Keep only ``indices`` of this dataset (in place)."""
+        self.full_init()
+        self._select(indices)
+
+    def get_subset(self, indices) -> 'MXFaceDataset':
+        """A copy holding only ``indices``."""
+        self.full_init()
+        subset = copy.copy(self)
+        subset._select(indices)
+        return subset
+
+    def __len__(self) -> int:
+        self.full_init()
+        return len(self._keys)
 
     def _header(self, index: Dict[int, int], key: int, rec_path: str) -> Tuple[Tuple[float, ...], int]:
         if key not in index:
@@ -260,8 +302,8 @@ class MXFaceDataset(BaseFaceDataset):
         labels, flag, _, _, _ = unpack_record(self._rec.read(index[key]), f'{rec_path} offset {index[key]}')
         return labels, flag
 
-    def _labels(self, index: Dict[int, int], rec_path: str) -> Dict[int, int]:
-        """``{image key: label}`` in key order, from the identity records when the set has them."""
+    def _labels(self, index: Dict[int, int], rec_path: str) -> Tuple[np.ndarray, np.ndarray]:
+        """Image keys and their labels (int64 arrays, key order), from the identity records when the set has them."""
         first = min(index)
         head, flag = self._header(index, first, rec_path)
         if first == 0 and flag > 0:
@@ -269,31 +311,44 @@ class MXFaceDataset(BaseFaceDataset):
                 raise RecordIOError(f'{rec_path}: header record 0 at offset {index[0]} has {flag} label, '
                                     f'expected (end of images, end of identities)')
             img_end, id_end = int(head[0]), int(head[1])
-            image_keys = range(1, img_end)
-            labels: Dict[int, int] = {}
+            keys = np.arange(1, img_end, dtype=np.int64)
             if id_end > img_end:
+                labels = np.full(len(keys), -1, dtype=np.int64)
                 for identity, key in enumerate(range(img_end, id_end)):
                     (start, end, *_), _ = self._header(index, key, rec_path)
-                    for k in range(int(start), int(end)):
-                        labels[k] = identity
-                missing = [k for k in image_keys if k not in labels]
-                if missing:
-                    raise RecordIOError(f'{rec_path}: image key {missing[0]} belongs to no identity record')
-                return {k: labels[k] for k in image_keys}
+                    labels[int(start) - 1:int(end) - 1] = identity
+                missing = np.flatnonzero(labels < 0)
+                if missing.size:
+                    raise RecordIOError(f'{rec_path}: image key {keys[missing[0]]} belongs to no identity record')
+                return keys, labels
         else:
-            image_keys = sorted(index)
-        return {k: int(self._header(index, k, rec_path)[0][0]) for k in image_keys}
+            keys = np.array(sorted(index), dtype=np.int64)
+        labels = np.array([int(self._header(index, k, rec_path)[0][0]) for k in keys.tolist()], dtype=np.int64)
+        return keys, labels
+
+    def get_gt_labels(self) -> np.ndarray:
+        """All identity labels, in dataset order, as an int64 array."""
+        self.full_init()
+        return self._labels_arr.copy()
+
+    def get_cat_ids(self, idx: int) -> List[int]:
+        """Identity label of sample ``idx`` as a one-element list."""
+        self.full_init()
+        return [int(self._labels_arr[idx])]
 
     def get_data_info(self, idx: int) -> dict:
         """The data info of sample ``idx`` with its decoded ``img``."""
-        info = super().get_data_info(idx)
+        self.full_init()
+        key, offset, label = int(self._keys[idx]), int(self._offsets[idx]), int(self._labels_arr[idx])
         if self._rec is None:
             self._rec = RecordFile(self._paths()[0])
-        where = f'{self._rec.path} offset {info["rec_offset"]}'
-        labels, _, _, _, body = unpack_record(self._rec.read(info['rec_offset']), where)
-        if int(labels[0]) != info['gt_label']:
+        info = self.make_info(f'{self._rec.path}#{key}', label, self.subset, rec_key=key, rec_offset=offset)
+        info['sample_idx'] = idx if idx >= 0 else len(self) + idx
+        where = f'{self._rec.path} offset {offset}'
+        labels, _, _, _, body = unpack_record(self._rec.read(offset), where)
+        if int(labels[0]) != label:
             raise RecordIOError(f'{where}: record label {int(labels[0])} differs from its identity record\'s '
-                                f'{info["gt_label"]}')
+                                f'{label}')
         img = decode_face_image(body, where)
         info['img'] = img
         info['ori_shape'] = info['img_shape'] = img.shape[:2]

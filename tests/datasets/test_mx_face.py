@@ -185,3 +185,21 @@ def test_labels_outside_a_head(faces, tmp_path):
     head = ArcFaceHead(num_classes=2, in_channels=4)
     with pytest.raises(ValueError, match=r'labels must lie in \[0, 2\) for this head, got values in \[0, 2\]'):
         head.loss(torch.randn(len(labels), 4), labels)
+
+
+def test_compact_index_subsets_and_lazy_init(faces, tmp_path):
+    _, samples = _samples(faces)
+    out = str(tmp_path / 'rec')
+    write_face_rec(samples, out)
+    full = MXFaceDataset(out)
+    assert full.data_list == [] and full._keys.dtype == np.int64  # three arrays, no per-sample dicts
+    assert full.get_gt_labels().tolist() == [0, 0, 1, 1, 1, 2] and full.get_cat_ids(4) == [1]
+    last = full.get_data_info(-1)
+    assert last['sample_idx'] == 5 and last['rec_key'] == 6 and last['img_path'].endswith('train.rec#6')
+    lazy = MXFaceDataset(out, lazy_init=True, indices=[5, 0])
+    assert not lazy._fully_initialized and len(lazy) == 2 and lazy.get_gt_labels().tolist() == [2, 0]
+    assert MXFaceDataset(out, indices=2).get_gt_labels().tolist() == [0, 0]
+    assert MXFaceDataset(out, indices=-1).get_gt_labels().tolist() == [2]
+    sub = full.get_subset([3, 1])
+    assert len(sub) == 2 and len(full) == 6
+    np.testing.assert_array_equal(sub.get_data_info(0)['img'], full.get_data_info(3)['img'])

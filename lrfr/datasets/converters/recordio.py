@@ -31,10 +31,14 @@ def frame_record(payload: bytes) -> bytes:
         out.extend(MAGIC_BYTES + struct.pack('<I', (cflag << 29) | len(data)) + data)
         out.extend(b'\0' * (pad4(len(data)) - len(data)))
 
-    for i in range(0, len(payload) - len(payload) % 4, 4):
-        if payload[i:i + 4] == MAGIC_BYTES:
+    i = payload.find(MAGIC_BYTES)
+    while i != -1:  # find() rather than a 4-byte loop: JPEG payloads are kilobytes, sets are millions
+        if i % 4 == 0:
             part(1 if start == 0 else 2, payload[start:i])
             start = i + 4
+            i = payload.find(MAGIC_BYTES, i + 4)
+        else:
+            i = payload.find(MAGIC_BYTES, i + 1)
     part(3 if start else 0, payload[start:])
     return bytes(out)
 
