@@ -364,7 +364,9 @@ def first_batch(path: Path, trees: Dict[str, str]) -> Tuple[Config, dict]:
 
 
 @pytest.mark.parametrize('name', ['csri/csri_vdsr-centreface_1xb256_celeba-tinyface.py',
-                                  'demo/csri_vdsr-centreface_1xb32_demo-pairs-native.py'])
+                                  'demo/csri_vdsr-centreface_1xb32_demo-pairs-native.py',
+                                  'csri/csri_vdsr-iresnet50-adaface_1xb256_ms1mv2-tinyface.py',
+                                  'iresnet/csri_vdsr-iresnet-adaface_1xb32_cpu-rec-demo.py'])
 def test_csri_batches_share_the_branches(name, trees):
     cfg, batch = first_batch(CONFIG_DIR / name, trees)
     samples = batch['data_samples']

@@ -17,7 +17,8 @@ syn_train_pipeline = [
     dict(type='LoadFaceImage'),
     dict(type='ResizeFace', size=fr_size),
     dict(type='RandomHFlip', prob=0.5),
-    dict(type='RandomDegradation', hr_size=fr_size, upsample_to=fr_size),
+    dict(type='RandomDegradation', hr_size=fr_size, upsample_to=fr_size,
+         interpolations=('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')),  # as the full recipe
     dict(type='PackFaceInputs'),
 ]
 native_train_pipeline = [
