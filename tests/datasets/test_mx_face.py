@@ -203,3 +203,23 @@ def test_compact_index_subsets_and_lazy_init(faces, tmp_path):
     sub = full.get_subset([3, 1])
     assert len(sub) == 2 and len(full) == 6
     np.testing.assert_array_equal(sub.get_data_info(0)['img'], full.get_data_info(3)['img'])
+
+
+def test_writer_and_index_refuse_bad_input(faces, tmp_path):
+    _, samples = _samples(faces)
+    with pytest.raises(ValueError, match='identity records need labels 0..K-1 with every label used'):
+        write_face_rec([(p, 2 * label) for p, label in samples], str(tmp_path / 'gap'))
+    with pytest.raises(ValueError, match='labels must be >= 0, got -1'):
+        write_face_rec([(samples[0][0], -1)], str(tmp_path / 'neg'))
+    with RecordWriter(str(tmp_path / 'dup.rec')) as writer:
+        writer.write(0, b'x')
+        with pytest.raises(ValueError, match='key 0 written twice'):
+            writer.write(0, b'y')
+    out = str(tmp_path / 'rec')
+    write_face_rec(samples, out)
+    idx = osp.join(out, 'train.idx')
+    lines = open(idx).read().splitlines()
+    lines[2] = '2 notanumber'
+    open(idx, 'w').write('\n'.join(lines) + '\n')
+    with pytest.raises(RecordIOError, match=r'train\.idx:3: expected "key<TAB>offset", got \'2 notanumber\''):
+        MXFaceDataset(out)
