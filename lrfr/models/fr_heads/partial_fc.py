@@ -135,7 +135,9 @@ class PartialFCHead(BaseFaceHead):
     (``weight`` ``(C_r, D)``, classes ``[class_start, class_start + C_r)``). AdaFace's
     norm statistics are updated from the whole global batch, as in the full head.
 
-    Under several ranks (see docs/model_zoo.md, "Partial FC"): the shards must stay out of
+    The rank and world size are those of the default process group when the head is built
+    (mmengine's Runner initialises it first). Under several ranks (see docs/model_zoo.md,
+    "Partial FC"): the shards must stay out of
     DDP's gradient averaging (``model_wrapper_cfg = dict(type='lrfr.PartialFCDistributedDataParallel')``),
     and a checkpoint, written by rank 0 alone, gets all ``C`` centres only if they were gathered
     first on every rank (``custom_hooks = [dict(type='PartialFCCheckpointHook')]``). The state dict
@@ -231,8 +233,7 @@ class PartialFCHead(BaseFaceHead):
 
     def _accuracy(self, plain_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """A row is right when its best logit over every rank is its target's, found in the rank holding it."""
-        best = plain_logits.max(dim=1)
-        top = best.values.clone()
+        top = plain_logits.max(dim=1).values
         if self.world_size > 1:
             dist.all_reduce(top, op=dist.ReduceOp.MAX)
         here = targets >= 0
