@@ -28,6 +28,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
 
+from lrfr.datasets.converters.recordio import write_face_rec
 from lrfr.registry import DATASETS, HOOKS, METRICS, MODELS, PARAM_SCHEDULERS
 from lrfr.structures import BRANCH_NAT, BRANCH_SYN
 from lrfr.utils import register_all_modules
@@ -46,7 +47,7 @@ REF_RE = re.compile(r'^work_dirs/(?P<name>[^/]+)/final\.pth$')
 
 #: Which generated tree each dataset type reads. A new dataset type in a config must be added here.
 TREE_OF = {'TinyFaceDataset': 'tinyface', 'CelebADataset': 'celeba', 'DemoTinyFaceDataset': 'demo',
-           'DemoHRFaceDataset': 'demo'}
+           'DemoHRFaceDataset': 'demo', 'MXFaceDataset': 'rec'}
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 register_all_modules()
@@ -103,11 +104,25 @@ def make_celeba(root: str) -> str:
     return root
 
 
+def make_rec(root: str) -> str:
+    """An InsightFace RecordIO set (train.rec/.idx/property): 3 identities of 112x112 aligned faces."""
+    rng = np.random.default_rng(2)
+    samples = []
+    for label in range(3):
+        for n in range(2):
+            path = osp.join(root, 'faces', str(label), f'{n}.jpg')
+            _write_jpg(path, (112, 112), rng)
+            samples.append((path, label))
+    write_face_rec(samples, root)
+    return root
+
+
 @pytest.fixture(scope='module')
 def trees(tmp_path_factory) -> Dict[str, str]:
     base = tmp_path_factory.mktemp('config_data')
     return dict(tinyface=make_tinyface(str(base / 'tinyface')), celeba=make_celeba(str(base / 'celeba')),
-                demo=str(base / 'demo_tinyface'))  # the demo datasets build it on first use
+                demo=str(base / 'demo_tinyface'),  # the demo datasets build it on first use
+                rec=make_rec(str(base / 'rec')))
 
 
 def retarget(dataset: dict, trees: Dict[str, str]) -> dict:
@@ -130,7 +145,8 @@ def build_meta_model(model_cfg: dict) -> torch.nn.Module:
     if 'data_preprocessor' in model_cfg:
         model_cfg['data_preprocessor'] = MODELS.build(model_cfg['data_preprocessor'])
     with torch.device('meta'):
-        return MODELS.build(model_cfg)
+        # eval: sizes do not depend on the mode, and an embedding BatchNorm1d (IResNet) refuses one sample in training
+        return MODELS.build(model_cfg).eval()
 
 
 def head_widths(head: Optional[torch.nn.Module]) -> set:
@@ -352,7 +368,9 @@ def first_batch(path: Path, trees: Dict[str, str]) -> Tuple[Config, dict]:
 
 
 @pytest.mark.parametrize('name', ['csri/csri_vdsr-centreface_1xb256_celeba-tinyface.py',
-                                  'demo/csri_vdsr-centreface_1xb32_demo-pairs-native.py'])
+                                  'demo/csri_vdsr-centreface_1xb32_demo-pairs-native.py',
+                                  'csri/csri_vdsr-iresnet50-adaface_1xb256_ms1mv2-tinyface.py',
+                                  'iresnet/csri_vdsr-iresnet-adaface_1xb32_cpu-rec-demo.py'])
 def test_csri_batches_share_the_branches(name, trees):
     cfg, batch = first_batch(CONFIG_DIR / name, trees)
     samples = batch['data_samples']
