@@ -4,6 +4,7 @@ dataset in it, switch on AMP.
 The command-line side (argparse options) lives with the tools, in ``tools/_tool_args.py``.
 """
 import os.path as osp
+import sys
 from typing import Optional, Sequence
 
 import torch
@@ -47,12 +48,25 @@ def resolve_config_path(path: str) -> str:
     return path
 
 
+def add_config_folder_to_path(path: str) -> None:
+    """Let a config's ``custom_imports`` name modules that sit next to it: append the config's folder to
+    ``sys.path`` (last, so it shadows nothing) when the file has ``custom_imports``. A plugin then runs as
+    ``python tools/train.py my_config.py`` from anywhere, without ``PYTHONPATH`` (docs/plugins.md)."""
+    with open(path, encoding='utf-8') as f:
+        if 'custom_imports' not in f.read():
+            return
+    folder = osp.dirname(osp.abspath(path))
+    if folder not in sys.path:
+        sys.path.append(folder)
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,
                 launcher: str = 'none') -> Config:
     """Read a config (a path or ``lrfr::<folder>/<file>.py``), merge ``--cfg-options``, and fill ``work_dir``
     and ``launcher``.
 
-    ``work_dir`` priority: command line > config > ``./work_dirs/<config name>``.
+    ``work_dir`` priority: command line > config > ``./work_dirs/<config name>``. Modules in the config's
+    ``custom_imports`` may sit next to it (:func:`add_config_folder_to_path`).
 
     Raises:
         FileNotFoundError: the config file does not exist.
@@ -60,6 +74,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
     """
     register_config_package()
     path = resolve_config_path(path)
+    add_config_folder_to_path(path)
     try:
         cfg = Config.fromfile(path)
     except FileNotFoundError:
