@@ -17,6 +17,13 @@ class ConfigError(LRFRError, ValueError):
     """A config that cannot be read or built: a missing file, a bad key or value, a bad ``--cfg-options``."""
 
 
+class ConfigKeyError(ConfigError, KeyError):
+    """A key the config was expected to have is missing (a ``KeyError`` too, printed without quotes)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
 class DatasetError(LRFRError, ValueError):
     """A dataset that cannot be read: a missing folder, a tree in another layout, an unusable file."""
 
@@ -53,5 +60,5 @@ def one_line(exc: BaseException) -> str:
     return ' | '.join(parts) or type(exc).__name__
 
 
-__all__ = ['LRFRError', 'ConfigError', 'DatasetError', 'ProtocolError', 'CheckpointError', 'INPUT_ERRORS',
+__all__ = ['LRFRError', 'ConfigError', 'ConfigKeyError', 'DatasetError', 'ProtocolError', 'CheckpointError', 'INPUT_ERRORS',
            'one_line']

@@ -11,7 +11,7 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from lrfr.errors import INPUT_ERRORS, ConfigError, DatasetError, one_line
+from lrfr.errors import INPUT_ERRORS, ConfigError, ConfigKeyError, DatasetError, one_line
 
 #: Prefix of the configs shipped inside the package, as mmengine writes external bases (``mmpretrain::``).
 PACKAGE_PREFIX = 'lrfr::'
@@ -151,7 +151,8 @@ def check_config(cfg: Config, loaders: Sequence[str] = ()) -> torch.nn.Module:
     return model
 
 
-def dataset_config_from(source: str, key: str = 'train_dataloader.dataset', ds_args: Optional[dict] = None) -> dict:
+def dataset_config_from(source: str, key: str = 'train_dataloader.dataset', ds_args: Optional[dict] = None,
+                        cfg_options: Optional[dict] = None) -> dict:
     """A dataset config for the dataset tools: the node at dotted ``key`` of a config file, or ``type=source``.
 
     Args:
@@ -159,14 +160,15 @@ def dataset_config_from(source: str, key: str = 'train_dataloader.dataset', ds_a
         key (str): dotted path of the dataset in the config; list items by index
             (``train_dataloader.dataset.datasets.0``).
         ds_args (dict, optional): arguments that override the config's, e.g. ``{'data_root': ...}``.
+        cfg_options (dict, optional): ``--cfg-options`` merged into the config first.
     """
     if source.endswith('.py') or source.startswith(PACKAGE_PREFIX):
-        node = load_config(source)
+        node = load_config(source, cfg_options)
         for part in key.split('.'):
             try:
                 node = node[int(part)] if isinstance(node, (list, tuple)) else node[part]
             except (KeyError, IndexError, ValueError, TypeError):
-                raise KeyError(f'{source}: no dataset at {key!r} (failed at {part!r})') from None
+                raise ConfigKeyError(f'{source}: no dataset at {key!r} (failed at {part!r})') from None
         cfg = dict(node)
     else:
         cfg = dict(type=source)
