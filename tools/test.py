@@ -50,9 +50,21 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def plot_title(config: str, checkpoint: Optional[str]) -> str:
+    """What the CMC / PR plots show: the config's file name and the checkpoint with its folder (``final.pth``
+    alone would not say which run), e.g. ``csri_....py | csri_.../final.pth``."""
+    if checkpoint is None:
+        shown = RANDOM_INIT
+    else:
+        parent = osp.basename(osp.dirname(osp.abspath(checkpoint)))
+        shown = osp.join(parent, osp.basename(checkpoint)) if parent else osp.basename(checkpoint)
+    return f'{osp.basename(config)} | {shown}'
+
+
 def request_outputs(cfg: Config, export_mat_dir: Optional[str], plot_dir: Optional[str],
-                    per_probe_dir: Optional[str]) -> Dict[str, str]:
-    """Set the output options of every IdentificationMetric in ``cfg.test_evaluator``.
+                    per_probe_dir: Optional[str], title: Optional[str] = None) -> Dict[str, str]:
+    """Set the output options of every IdentificationMetric in ``cfg.test_evaluator`` (``title``: what
+    the plots show, see :func:`plot_title`).
 
     With several such metrics each gets a sub-folder ``<i>``. Returns metric prefix -> per-probe file.
     """
@@ -65,6 +77,8 @@ def request_outputs(cfg: Config, export_mat_dir: Optional[str], plot_dir: Option
             metric['export_mat_dir'] = osp.join(export_mat_dir, sub) if sub else export_mat_dir
         if plot_dir:
             metric['plot_dir'] = osp.join(plot_dir, sub) if sub else plot_dir
+            if title:
+                metric['plot_title'] = title
         if per_probe_dir:
             prefix = metric.get('prefix') or 'tinyface'
             metric['per_probe_file'] = per_probe[prefix] = osp.join(per_probe_dir, f'{i}.json')
@@ -87,7 +101,7 @@ def main() -> None:
     per_probe_dir = tempfile.mkdtemp(prefix='lrfr_per_probe_') if args.out else None
     try:
         per_probe = request_outputs(cfg, args.export_mat, None if args.no_plots else cfg.work_dir,
-                                    per_probe_dir)
+                                    per_probe_dir, plot_title(args.config, args.checkpoint))
         runner = Runner.from_cfg(cfg)
         if args.random_init:
             runner.model.init_weights()  # the configured initialisation, after the Runner seeded it
