@@ -144,3 +144,16 @@ def test_demo_config_on_an_empty_folder_says_it_builds_there(workspace):
     assert 'building the demo benchmark in fresh' in out
     assert out.index('building the demo benchmark in fresh') < out.index(ENV_DUMP)  # before the dump
     assert (workspace / 'fresh' / 'Training_Set').is_dir() or (workspace / 'fresh' / 'HR_Training_Set').is_dir()
+
+
+def test_unreadable_image_while_training(workspace, tmp_path):
+    import shutil
+    root = tmp_path / 'broken'
+    shutil.copytree(workspace / 'data' / 'demo_tinyface' / 'Training_Set', root / 'Training_Set')
+    bad = sorted((root / 'Training_Set').rglob('*.jpg'))[0]
+    bad.write_bytes(b'not a jpeg at all')
+    line = error_line(run([TRAIN, HR_CONFIG, '--no-validate', '--work-dir', 'work_dirs/broken', '--cfg-options',
+                           *SHORT, 'train_dataloader.dataset.type=TinyFaceDataset',
+                           f'train_dataloader.dataset.data_root={root}', 'train_dataloader.sampler.shuffle=False'],
+                          workspace))
+    assert str(bad) in line or bad.name in line
