@@ -12,7 +12,6 @@ from typing import Callable
 from mmengine.config import DictAction
 
 from lrfr.compat import trust_checkpoints
-from lrfr.datasets.transforms.loading import FaceImageError
 from lrfr.errors import LRFRError, one_line
 
 #: Launchers mmengine's Runner accepts (``none``: one process).
@@ -21,9 +20,14 @@ LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 #: Exit status of a tool stopped by a user error (argparse uses the same for bad arguments).
 USER_ERROR_STATUS = 2
 
-#: What a tool reports in one line: lrfr's own errors, an unreadable face image (raised while training or
-#: testing, possibly in a dataloader worker) and missing files.
-USER_ERRORS = (LRFRError, FaceImageError, FileNotFoundError, NotADirectoryError, FileExistsError)
+
+
+def user_errors() -> tuple:
+    """What a tool reports in one line: lrfr's own errors, an unreadable face image (raised while training
+    or testing, possibly in a dataloader worker) and missing files. Imported here, not at the top, so that
+    a tool imports lrfr's datasets (and mmcv) only after ``register_all_modules`` applied the stack fixes."""
+    from lrfr.datasets.transforms.loading import FaceImageError
+    return (LRFRError, FaceImageError, FileNotFoundError, NotADirectoryError, FileExistsError)
 
 
 class CfgOptionsAction(DictAction):
@@ -83,7 +87,7 @@ def report_errors(main: Callable[[], None], argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     try:
         main()
-    except USER_ERRORS as exc:
+    except user_errors() as exc:
         if '--debug' in argv:
             raise
         sys.stdout.flush()
@@ -91,5 +95,5 @@ def report_errors(main: Callable[[], None], argv=None) -> None:
         sys.exit(USER_ERROR_STATUS)
 
 
-__all__ = ['LAUNCHERS', 'USER_ERROR_STATUS', 'USER_ERRORS', 'CfgOptionsAction', 'add_cfg_options',
+__all__ = ['LAUNCHERS', 'USER_ERROR_STATUS', 'user_errors', 'CfgOptionsAction', 'add_cfg_options',
            'add_debug', 'add_common_args', 'finish_args', 'report_errors']

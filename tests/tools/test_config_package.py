@@ -1,6 +1,5 @@
 """Configs shipped inside the package: ``lrfr::<folder>/<file>.py`` as a tool argument and as a ``_base_``,
 resolved through ``lrfr/.mim/configs`` (mmengine's place for a package's configs)."""
-import os
 import os.path as osp
 
 import pytest
