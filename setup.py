@@ -1,4 +1,11 @@
-"""Install lrfr: ``pip install -e .`` (add ``[demo]`` for the embedded demo faces, ``[tests]`` for pytest)."""
+"""Install lrfr: ``pip install -e .`` (add ``[demo]`` for the embedded demo faces, ``[tests]`` for pytest,
+``[tensorboard]`` for TensorBoard logging).
+
+The configs ship inside the package as ``lrfr/.mim/configs`` (mmengine resolves ``_base_ = 'lrfr::...'`` there,
+as for mmpretrain): in the checkout that folder is a link to ``configs/``, so an editable install reads the
+checkout's configs, and a built wheel or sdist gets a copy through ``package_data``.
+"""
+import os
 import os.path as osp
 
 from setuptools import find_packages, setup
@@ -11,6 +18,15 @@ def read_version() -> str:
     with open(osp.join(HERE, 'lrfr', 'version.py'), encoding='utf-8') as f:
         exec(f.read(), namespace)
     return namespace['__version__']
+
+
+def mim_files() -> list:
+    """Package data under ``lrfr/.mim``: the model index and every config (followed through the link)."""
+    files = ['.mim/model-index.yml']
+    root = osp.join(HERE, 'lrfr')
+    for folder, _, names in os.walk(osp.join(root, '.mim', 'configs'), followlinks=True):
+        files += [osp.relpath(osp.join(folder, n), root) for n in sorted(names) if n.endswith('.py')]
+    return files
 
 
 def read_requirements(name: str) -> list:
@@ -31,7 +47,9 @@ setup(
     python_requires='>=3.9',
     packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
     include_package_data=True,
+    package_data={'lrfr': mim_files()},
     install_requires=read_requirements('runtime'),
-    extras_require=dict(demo=read_requirements('demo'), tests=read_requirements('tests')),
+    extras_require=dict(demo=read_requirements('demo'), tests=read_requirements('tests'),
+                        tensorboard=read_requirements('tensorboard')),
     zip_safe=False,
 )

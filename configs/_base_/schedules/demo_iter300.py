@@ -24,6 +24,6 @@ test_cfg = dict(type='TestLoop')
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=300, max_keep_ckpts=1, save_best=None),
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=300, max_keep_ckpts=1, save_best=None),
 )
 log_processor = dict(by_epoch=False)

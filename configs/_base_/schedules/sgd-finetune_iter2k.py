@@ -19,6 +19,6 @@ test_cfg = dict(type='TestLoop')
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1000, max_keep_ckpts=1, save_best=None),
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=1000, max_keep_ckpts=1, save_best=None),
 )
 log_processor = dict(by_epoch=False)
