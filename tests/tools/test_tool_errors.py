@@ -157,3 +157,14 @@ def test_unreadable_image_while_training(workspace, tmp_path):
                            f'train_dataloader.dataset.data_root={root}', 'train_dataloader.sampler.shuffle=False'],
                           workspace))
     assert str(bad) in line or bad.name in line
+
+
+def test_a_diverging_run_ends_with_the_loss_guard_line(workspace):
+    """A learning rate far too high: LossGuardHook stops the run, and train.py prints its message as the one
+    ``error:`` line (iteration, loss term, last checkpoint), not a traceback, with status 2."""
+    proc = run([TRAIN, HR_CONFIG, '--work-dir', 'work_dirs/diverge', '--no-validate', '--cfg-options',
+                'train_cfg.max_iters=60', 'optim_wrapper.optimizer.lr=1e4', 'optim_wrapper.clip_grad=None',
+                'param_scheduler=[]', 'default_hooks.checkpoint.interval=1000'], workspace)
+    line = error_line(proc)
+    assert line.startswith('error: LossGuardHook: training diverged at iteration '), line
+    assert 'last good checkpoint: none saved yet' in line, line

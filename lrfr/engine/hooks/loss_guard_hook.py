@@ -9,13 +9,15 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from lrfr.errors import LRFRError
 from lrfr.registry import HOOKS
 
 ACTIONS = ('stop', 'skip')
 
 
-class LossDivergedError(RuntimeError):
-    """Raised by :class:`LossGuardHook` when a run's loss is non-finite or spikes (one-line message)."""
+class LossDivergedError(LRFRError, RuntimeError):
+    """Raised by :class:`LossGuardHook` when a run's loss is non-finite or spikes (one-line message; the tools
+    print it as their one ``error:`` line)."""
 
 
 def loss_terms(log_vars: Dict[str, torch.Tensor]) -> Dict[str, float]:
