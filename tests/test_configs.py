@@ -18,7 +18,7 @@ import os.path as osp
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -36,6 +36,8 @@ from lrfr.utils import register_all_modules
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / 'configs'
 DEMO_DIR = CONFIG_DIR / 'demo'
+#: CPU-sized variants of demo configs that change one thing (e.g. the SR input size), for docs/benchmark.md
+ABLATION_DIR = CONFIG_DIR / 'demo_ablations'
 CONFIGS = sorted(p for p in CONFIG_DIR.rglob('*.py') if '_base_' not in p.relative_to(CONFIG_DIR).parts)
 IDS = [str(p.relative_to(CONFIG_DIR)) for p in CONFIGS]
 
@@ -157,8 +159,13 @@ def head_widths(head: Optional[torch.nn.Module]) -> set:
     return {m.in_channels for m in members}
 
 
-def check_sample_fits(model: torch.nn.Module, sample: dict, where: str) -> None:
-    """Run one pipeline output through the meta model and check every size on the way."""
+def check_sample_fits(model: torch.nn.Module, sample: dict, where: str,
+                      sr_input_size: Optional[Sequence[int]] = None) -> None:
+    """Run one pipeline output through the meta model and check every size on the way.
+
+    ``sr_input_size``: the size an SR head is fed, when a config says so (``ablation.sr_input_size`` in
+    configs/demo_ablations/); by default the SR head's output size (the FR input size).
+    """
     inputs = sample['inputs']
     assert inputs.dtype == torch.uint8 and inputs.dim() == 3 and inputs.shape[0] == 3, where
     x = torch.empty((2, *inputs.shape), device='meta')  # 2: a BN1d embedding (IResNet) needs a batch in train mode
@@ -172,8 +179,9 @@ def check_sample_fits(model: torch.nn.Module, sample: dict, where: str) -> None:
                 f'{where}: HR target {tuple(data_sample.hr_img.shape)} vs SR output {tuple(sr_out.shape[1:])}'
         # native faces are resized once to the FR size and synthetic LR is up-sampled back to it (ILR):
         # nothing reaches the SR head shrunk below its output size
-        assert tuple(inputs.shape[-2:]) == tuple(sr.output_size), \
-            f'{where}: SR input {tuple(inputs.shape[-2:])}, expected the FR input size {tuple(sr.output_size)}'
+        expected = tuple(sr_input_size or sr.output_size)
+        assert tuple(inputs.shape[-2:]) == expected, \
+            f'{where}: SR input {tuple(inputs.shape[-2:])}, expected {expected}'
     if not hasattr(model, 'backbone'):  # SuperResolver: SR only
         assert 'hr_img' in data_sample, f'{where}: an SR-only model needs LR/HR pairs'
         return
@@ -220,7 +228,7 @@ def test_the_paper_tables_have_their_rows():
     """Tables 3, 5, 6 and 7 each have their configs (by model type and parts, not by name)."""
     kinds = Counter()
     for path in CONFIGS:
-        if DEMO_DIR in path.parents:
+        if DEMO_DIR in path.parents or ABLATION_DIR in path.parents:
             continue
         model = load(path).model
         fr = model.get('backbone', {}).get('type')
@@ -254,7 +262,8 @@ def test_config_builds(path, trees):
         parts = getattr(dataset, 'datasets', [dataset])
         for i, part in enumerate(parts):
             offset = sum(len(p) for p in parts[:i])
-            check_sample_fits(model, dataset[offset], f'{path.name} {key} source {i}')
+            check_sample_fits(model, dataset[offset], f'{path.name} {key} source {i}',
+                              (cfg.get('ablation') or {}).get('sr_input_size'))
 
     for key in ('val_evaluator', 'test_evaluator'):
         evaluators = cfg.get(key)
@@ -311,7 +320,9 @@ def test_checkpoint_references_fit(path):
         assert name in by_name, f'{path.name}: {where} names work_dirs/{name}/, but no config {name}.py exists'
         source_path = by_name[name]
         # The demo runs on its own (README): it must not start from a full-size run, nor the reverse.
-        assert (DEMO_DIR in source_path.parents) == (DEMO_DIR in path.parents), (path.name, name)
+        demo_family = (DEMO_DIR, ABLATION_DIR)
+        assert any(d in source_path.parents for d in demo_family) == any(d in path.parents for d in demo_family), \
+            (path.name, name)
         source = load(source_path).model
         if where == 'load_from':
             # Whole-model initialisation: the network parts must be the same architecture; heads may differ
@@ -447,7 +458,8 @@ def test_demo_heads_match_the_demo_identity_sets(trees):
     seen = set()
     for path in sorted(DEMO_DIR.glob('*.py')):
         cfg = load(path)
-        fine_tune = 'native' in path.stem and cfg.model.type != 'CSRI'
+        # FR-only fine-tuning and its untrained reference (the same model, not trained) have native heads
+        fine_tune = ('native' in path.stem or (cfg.get('benchmark') or {}).get('reference')) and cfg.model.type != 'CSRI'
         for key, head in centreface_heads(cfg).items():
             branch = 'nat' if fine_tune or key == 'native_head' else 'aux'
             assert head['heads'][0]['num_classes'] == counts[branch], f'{path.name}: {key}'
@@ -459,7 +471,7 @@ def test_demo_heads_match_the_demo_identity_sets(trees):
 def test_sgd_recipes_warm_up_and_clip_as_a_safety_net(path):
     """Every SGD schedule starts with a linear warm-up from <= 10 % of the rate; clipping, where set, is >= 10."""
     cfg = load(path)
-    if cfg.optim_wrapper.optimizer.type != 'SGD':
+    if 'optim_wrapper' not in cfg or cfg.optim_wrapper.optimizer.type != 'SGD':  # test-only configs: no recipe
         return
     warmups = [s for s in cfg.param_scheduler if s.type == 'LinearLR' and s.get('begin', 0) == 0]
     assert warmups and warmups[0].start_factor <= 0.1, path.name

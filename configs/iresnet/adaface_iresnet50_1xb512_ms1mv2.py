@@ -22,13 +22,16 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4),
 )
-param_scheduler = [dict(type='MultiStepLR', by_epoch=False, gamma=0.1,
+# lrfr adds a 2,000-iteration linear warm-up from 1 % (the source has none): every lrfr SGD recipe warms up, so a
+# fresh margin head's first, largest steps cannot throw the run off (tests/test_configs.py checks it).
+param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=2000),
+                   dict(type='MultiStepLR', by_epoch=False, gamma=0.1,
                         milestones=[12 * iters_per_epoch, 20 * iters_per_epoch, 24 * iters_per_epoch])]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=100),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=10000, max_keep_ckpts=2, save_best=None),
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=10000, max_keep_ckpts=2, save_best=None),
 )
 log_processor = dict(by_epoch=False)
