@@ -1,7 +1,8 @@
 # ArcFace IR-50 on MS1MV3 (ms1m-retinaface-t1: 5,179,510 images of 93,431 identities, 112x112), the recipe of
 # InsightFace arcface_torch configs/ms1mv3_r50.py: ArcFace m = 0.5, s = 64, 512-d embedding; SGD momentum 0.9,
 # weight decay 5e-4, lr 0.1 for a global batch of 512 (its comment; scale it linearly with the batch), 20 epochs,
-# polynomial decay to 0 (power 2, its PolyScheduler), no warm-up (lrfr adds one, below); RGB input, (x - 127.5) / 127.5, random flip.
+# polynomial decay to 0 (power 2, its PolyScheduler), no warm-up (lrfr adds one, below); RGB input,
+# (x - 127.5) / 127.5, random flip.
 # Iteration-based: 20 x 5,179,510 / 512 = 202,325 iterations. Tested on TinyFace at 112x112.
 _base_ = ['../_base_/datasets/rec-tinyface_112x112_bs512.py', '../_base_/default_runtime.py']
 
