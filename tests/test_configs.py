@@ -18,7 +18,7 @@ import os.path as osp
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -28,6 +28,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
 
+from lrfr.datasets.converters.recordio import write_face_rec
 from lrfr.registry import DATASETS, HOOKS, METRICS, MODELS, PARAM_SCHEDULERS
 from lrfr.structures import BRANCH_NAT, BRANCH_SYN
 from lrfr.utils import register_all_modules
@@ -35,6 +36,8 @@ from lrfr.utils import register_all_modules
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / 'configs'
 DEMO_DIR = CONFIG_DIR / 'demo'
+#: CPU-sized variants of demo configs that change one thing (e.g. the SR input size), for docs/benchmark.md
+ABLATION_DIR = CONFIG_DIR / 'demo_ablations'
 CONFIGS = sorted(p for p in CONFIG_DIR.rglob('*.py') if '_base_' not in p.relative_to(CONFIG_DIR).parts)
 IDS = [str(p.relative_to(CONFIG_DIR)) for p in CONFIGS]
 
@@ -46,7 +49,7 @@ REF_RE = re.compile(r'^work_dirs/(?P<name>[^/]+)/final\.pth$')
 
 #: Which generated tree each dataset type reads. A new dataset type in a config must be added here.
 TREE_OF = {'TinyFaceDataset': 'tinyface', 'CelebADataset': 'celeba', 'DemoTinyFaceDataset': 'demo',
-           'DemoHRFaceDataset': 'demo'}
+           'DemoHRFaceDataset': 'demo', 'MXFaceDataset': 'rec'}
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 register_all_modules()
@@ -103,11 +106,25 @@ def make_celeba(root: str) -> str:
     return root
 
 
+def make_rec(root: str) -> str:
+    """An InsightFace RecordIO set (train.rec/.idx/property): 3 identities of 112x112 aligned faces."""
+    rng = np.random.default_rng(2)
+    samples = []
+    for label in range(3):
+        for n in range(2):
+            path = osp.join(root, 'faces', str(label), f'{n}.jpg')
+            _write_jpg(path, (112, 112), rng)
+            samples.append((path, label))
+    write_face_rec(samples, root)
+    return root
+
+
 @pytest.fixture(scope='module')
 def trees(tmp_path_factory) -> Dict[str, str]:
     base = tmp_path_factory.mktemp('config_data')
     return dict(tinyface=make_tinyface(str(base / 'tinyface')), celeba=make_celeba(str(base / 'celeba')),
-                demo=str(base / 'demo_tinyface'))  # the demo datasets build it on first use
+                demo=str(base / 'demo_tinyface'),  # the demo datasets build it on first use
+                rec=make_rec(str(base / 'rec')))
 
 
 def retarget(dataset: dict, trees: Dict[str, str]) -> dict:
@@ -130,7 +147,8 @@ def build_meta_model(model_cfg: dict) -> torch.nn.Module:
     if 'data_preprocessor' in model_cfg:
         model_cfg['data_preprocessor'] = MODELS.build(model_cfg['data_preprocessor'])
     with torch.device('meta'):
-        return MODELS.build(model_cfg)
+        # eval: sizes do not depend on the mode, and an embedding BatchNorm1d (IResNet) refuses one sample in training
+        return MODELS.build(model_cfg).eval()
 
 
 def head_widths(head: Optional[torch.nn.Module]) -> set:
@@ -141,8 +159,13 @@ def head_widths(head: Optional[torch.nn.Module]) -> set:
     return {m.in_channels for m in members}
 
 
-def check_sample_fits(model: torch.nn.Module, sample: dict, where: str) -> None:
-    """Run one pipeline output through the meta model and check every size on the way."""
+def check_sample_fits(model: torch.nn.Module, sample: dict, where: str,
+                      sr_input_size: Optional[Sequence[int]] = None) -> None:
+    """Run one pipeline output through the meta model and check every size on the way.
+
+    ``sr_input_size``: the size an SR head is fed, when a config says so (``ablation.sr_input_size`` in
+    configs/demo_ablations/); by default the SR head's output size (the FR input size).
+    """
     inputs = sample['inputs']
     assert inputs.dtype == torch.uint8 and inputs.dim() == 3 and inputs.shape[0] == 3, where
     x = torch.empty((2, *inputs.shape), device='meta')  # 2: a BN1d embedding (IResNet) needs a batch in train mode
@@ -156,8 +179,9 @@ def check_sample_fits(model: torch.nn.Module, sample: dict, where: str) -> None:
                 f'{where}: HR target {tuple(data_sample.hr_img.shape)} vs SR output {tuple(sr_out.shape[1:])}'
         # native faces are resized once to the FR size and synthetic LR is up-sampled back to it (ILR):
         # nothing reaches the SR head shrunk below its output size
-        assert tuple(inputs.shape[-2:]) == tuple(sr.output_size), \
-            f'{where}: SR input {tuple(inputs.shape[-2:])}, expected the FR input size {tuple(sr.output_size)}'
+        expected = tuple(sr_input_size or sr.output_size)
+        assert tuple(inputs.shape[-2:]) == expected, \
+            f'{where}: SR input {tuple(inputs.shape[-2:])}, expected {expected}'
     if not hasattr(model, 'backbone'):  # SuperResolver: SR only
         assert 'hr_img' in data_sample, f'{where}: an SR-only model needs LR/HR pairs'
         return
@@ -204,7 +228,7 @@ def test_the_paper_tables_have_their_rows():
     """Tables 3, 5, 6 and 7 each have their configs (by model type and parts, not by name)."""
     kinds = Counter()
     for path in CONFIGS:
-        if DEMO_DIR in path.parents:
+        if DEMO_DIR in path.parents or ABLATION_DIR in path.parents:
             continue
         model = load(path).model
         fr = model.get('backbone', {}).get('type')
@@ -238,7 +262,8 @@ def test_config_builds(path, trees):
         parts = getattr(dataset, 'datasets', [dataset])
         for i, part in enumerate(parts):
             offset = sum(len(p) for p in parts[:i])
-            check_sample_fits(model, dataset[offset], f'{path.name} {key} source {i}')
+            check_sample_fits(model, dataset[offset], f'{path.name} {key} source {i}',
+                              (cfg.get('ablation') or {}).get('sr_input_size'))
 
     for key in ('val_evaluator', 'test_evaluator'):
         evaluators = cfg.get(key)
@@ -295,7 +320,9 @@ def test_checkpoint_references_fit(path):
         assert name in by_name, f'{path.name}: {where} names work_dirs/{name}/, but no config {name}.py exists'
         source_path = by_name[name]
         # The demo runs on its own (README): it must not start from a full-size run, nor the reverse.
-        assert (DEMO_DIR in source_path.parents) == (DEMO_DIR in path.parents), (path.name, name)
+        demo_family = (DEMO_DIR, ABLATION_DIR)
+        assert any(d in source_path.parents for d in demo_family) == any(d in path.parents for d in demo_family), \
+            (path.name, name)
         source = load(source_path).model
         if where == 'load_from':
             # Whole-model initialisation: the network parts must be the same architecture; heads may differ
@@ -352,7 +379,9 @@ def first_batch(path: Path, trees: Dict[str, str]) -> Tuple[Config, dict]:
 
 
 @pytest.mark.parametrize('name', ['csri/csri_vdsr-centreface_1xb256_celeba-tinyface.py',
-                                  'demo/csri_vdsr-centreface_1xb32_demo-pairs-native.py'])
+                                  'demo/csri_vdsr-centreface_1xb32_demo-pairs-native.py',
+                                  'csri/csri_vdsr-iresnet50-adaface_1xb256_ms1mv2-tinyface.py',
+                                  'iresnet/csri_vdsr-iresnet-adaface_1xb32_cpu-rec-demo.py'])
 def test_csri_batches_share_the_branches(name, trees):
     cfg, batch = first_batch(CONFIG_DIR / name, trees)
     samples = batch['data_samples']
@@ -395,3 +424,56 @@ def test_size_checks_catch_parts_that_do_not_fit(trees):
     sample = DATASETS.build(retarget(cfg.train_dataloader.dataset, trees))[0]
     with pytest.raises(AssertionError, match='HR target'):
         check_sample_fits(build_meta_model(cfg.model), sample, 'wrong SR output')
+
+
+# -- recipes ---------------------------------------------------------------------------------------------------
+def centreface_heads(cfg: Config) -> Dict[str, dict]:
+    """``{'head': ..., 'native_head': ...}`` of a model whose FR network is CentreFace (else empty)."""
+    model = cfg.model
+    if model.get('backbone', {}).get('type') != 'CentreFaceNet':
+        return {}
+    return {key: model[key] for key in ('head', 'native_head') if model.get(key) is not None}
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=IDS)
+def test_centreface_is_softmax_plus_centre_loss_everywhere(path):
+    """Demo and full configs train CentreFace with one loss family: softmax + CenterLoss(0.003, 0.5)."""
+    for key, head in centreface_heads(load(path)).items():
+        assert head['type'] == 'CompositeHead', f'{path.name}: {key} is {head["type"]}'
+        softmax, centre = head['heads']
+        assert softmax['type'] == 'SoftmaxHead' and centre['type'] == 'CenterLoss', f'{path.name}: {key}'
+        assert centre['loss_weight'] == 0.003 and centre['alpha'] == 0.5, f'{path.name}: {key}'
+        assert softmax['num_classes'] == centre['num_classes'], f'{path.name}: {key}'
+
+
+def test_demo_heads_match_the_demo_identity_sets(trees):
+    """Auxiliary heads have the HR set's identities, native heads the native training set's."""
+    counts = {
+        'aux': DATASETS.build(dict(type='DemoHRFaceDataset', data_root=trees['demo'], pipeline=[])).metainfo,
+        'nat': DATASETS.build(dict(type='DemoTinyFaceDataset', data_root=trees['demo'], split='train',
+                                   pipeline=[])).metainfo,
+    }
+    counts = {k: v['num_classes'] for k, v in counts.items()}
+    assert counts == dict(aux=14, nat=10)
+    seen = set()
+    for path in sorted(DEMO_DIR.glob('*.py')):
+        cfg = load(path)
+        # FR-only fine-tuning and its untrained reference (the same model, not trained) have native heads
+        fine_tune = ('native' in path.stem or (cfg.get('benchmark') or {}).get('reference')) and cfg.model.type != 'CSRI'
+        for key, head in centreface_heads(cfg).items():
+            branch = 'nat' if fine_tune or key == 'native_head' else 'aux'
+            assert head['heads'][0]['num_classes'] == counts[branch], f'{path.name}: {key}'
+            seen.add(branch)
+    assert seen == {'aux', 'nat'}
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=IDS)
+def test_sgd_recipes_warm_up_and_clip_as_a_safety_net(path):
+    """Every SGD schedule starts with a linear warm-up from <= 10 % of the rate; clipping, where set, is >= 10."""
+    cfg = load(path)
+    if 'optim_wrapper' not in cfg or cfg.optim_wrapper.optimizer.type != 'SGD':  # test-only configs: no recipe
+        return
+    warmups = [s for s in cfg.param_scheduler if s.type == 'LinearLR' and s.get('begin', 0) == 0]
+    assert warmups and warmups[0].start_factor <= 0.1, path.name
+    clip = cfg.optim_wrapper.get('clip_grad')
+    assert clip is None or clip.max_norm >= 10, path.name

@@ -1,27 +1,69 @@
-"""Command-line options shared by ``tools/train.py`` and ``tools/test.py``.
+"""Command-line options shared by lrfr's tools, and how they end: ``error: <message>`` and exit status 2.
 
-tools/ is not a package: both scripts import this file as ``_tool_args``, which works because Python puts a
-script's own folder first on ``sys.path`` (``python tools/train.py``, and torchrun's children alike).
+tools/ is not a package: the tools import this file as ``_tool_args``, which works because Python puts a
+script's own folder first on ``sys.path`` (``python tools/train.py``, and torchrun's children alike); tools in
+sub-folders add ``tools/`` to the path first.
 """
 import argparse
 import os
+import sys
+from typing import Callable
 
 from mmengine.config import DictAction
 
 from lrfr.compat import trust_checkpoints
+from lrfr.errors import LRFRError, one_line
 
 #: Launchers mmengine's Runner accepts (``none``: one process).
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
+#: Exit status of a tool stopped by a user error (argparse uses the same for bad arguments).
+USER_ERROR_STATUS = 2
+
+
+
+def user_errors() -> tuple:
+    """What a tool reports in one line: lrfr's own errors, an unreadable face image (raised while training
+    or testing, possibly in a dataloader worker) and missing files. Imported here, not at the top, so that
+    a tool imports lrfr's datasets (and mmcv) only after ``register_all_modules`` applied the stack fixes."""
+    from lrfr.datasets.transforms.loading import FaceImageError
+    return (LRFRError, FaceImageError, FileNotFoundError, NotADirectoryError, FileExistsError)
+
+
+class CfgOptionsAction(DictAction):
+    """mmengine's ``DictAction`` (``key=value`` pairs, values parsed as Python literals), with a clear
+    argparse error for an item without ``=`` instead of ``not enough values to unpack``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for item in values or ():
+            key, sep, _ = item.partition('=')
+            if not sep or not key:
+                parser.error(f'{option_string} {item!r}: expected KEY=VALUE, e.g. {item or "key"}=1 '
+                             '(dotted keys for nested entries: train_cfg.max_iters=1000)')
+        super().__call__(parser, namespace, values, option_string)
+
+
+def add_cfg_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--cfg-options KEY=VALUE ...`` (config overrides, checked for ``=``)."""
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, metavar='KEY=VALUE',
+                        help='override config keys, e.g. train_cfg.max_iters=1000 model.flip_test=True')
+
+
+def add_debug(parser: argparse.ArgumentParser) -> None:
+    """Add ``--debug``: show the full traceback of an error instead of the one-line message."""
+    parser.add_argument('--debug', action='store_true',
+                        help='on an error, show the full traceback instead of one "error:" line')
+
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """Add the options both tools take: checkpoint trust, config overrides, launcher, local rank."""
+    """Add the options train.py and test.py take: checkpoint trust, config overrides, launcher, local rank,
+    debug."""
     parser.add_argument('--trust-checkpoint', action='store_true',
                         help='unpickle checkpoints fully (weights_only=False): only for files you trust')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config keys, e.g. train_cfg.max_iters=1000 model.flip_test=True')
+    add_cfg_options(parser)
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_debug(parser)
 
 
 def finish_args(args: argparse.Namespace) -> argparse.Namespace:
@@ -32,3 +74,26 @@ def finish_args(args: argparse.Namespace) -> argparse.Namespace:
         trust_checkpoints()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
+
+
+def report_errors(main: Callable[[], None], argv=None) -> None:
+    """Run a tool's ``main``; a user error (lrfr's own types, a missing file) ends it with one line on
+    stderr, ``error: <message>``, and exit status 2, unless ``--debug`` is on the command line (then the
+    traceback shows). Other exceptions are bugs and keep their traceback.
+
+    ``--debug`` is read from ``argv`` (default ``sys.argv``) directly, so that errors raised while the
+    arguments themselves are acted on are covered too.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        main()
+    except user_errors() as exc:
+        if '--debug' in argv:
+            raise
+        sys.stdout.flush()
+        print(f'error: {one_line(exc)}', file=sys.stderr)
+        sys.exit(USER_ERROR_STATUS)
+
+
+__all__ = ['LAUNCHERS', 'USER_ERROR_STATUS', 'user_errors', 'CfgOptionsAction', 'add_cfg_options',
+           'add_debug', 'add_common_args', 'finish_args', 'report_errors']

@@ -1,5 +1,8 @@
 """Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [--out results.json] [--export-mat DIR]``.
 
+CONFIG is a file or a config shipped with lrfr (``lrfr::demo/...``). The checkpoint, the model and the test
+dataset are checked before the run starts; a user error ends the tool with one ``error:`` line and status 2.
+
 Prints the benchmark table (from the config's metric). On request the identification metric itself writes
 the features as the official TinyFace .mat files and CMC / precision-recall plots (this tool only sets its
 ``export_mat_dir`` / ``plot_dir`` / ``per_probe_file`` options), and this tool writes the metrics, the
@@ -19,11 +22,12 @@ from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
-from _tool_args import add_common_args, finish_args
+from _tool_args import add_common_args, finish_args, report_errors
 from lrfr.apis import load_checkpoint_strict
+from lrfr.apis.checkpoint import check_checkpoint_file
 from lrfr.evaluation.reporting import write_results_json
 from lrfr.utils import register_all_modules
-from lrfr.utils.config_utils import load_config
+from lrfr.utils.config_utils import LOADERS, check_config, load_config
 from lrfr.visualization import add_failure_grids
 
 RANDOM_INIT = 'random-init'
@@ -31,7 +35,7 @@ RANDOM_INIT = 'random-init'
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test an lrfr model')
-    parser.add_argument('config', help='test config file path')
+    parser.add_argument('config', help='config file, or a shipped config: lrfr::demo/centreface_1xb32_demo-hr.py')
     parser.add_argument('checkpoint', nargs='?', help='checkpoint file (omit with --random-init)')
     parser.add_argument('--random-init', action='store_true',
                         help='evaluate the model at its initialisation (seeded by randomness.seed)')
@@ -51,9 +55,21 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def plot_title(config: str, checkpoint: Optional[str]) -> str:
+    """What the CMC / PR plots show: the config's file name and the checkpoint with its folder (``final.pth``
+    alone would not say which run), e.g. ``csri_....py | csri_.../final.pth``."""
+    if checkpoint is None:
+        shown = RANDOM_INIT
+    else:
+        parent = osp.basename(osp.dirname(osp.abspath(checkpoint)))
+        shown = osp.join(parent, osp.basename(checkpoint)) if parent else osp.basename(checkpoint)
+    return f'{osp.basename(config)} | {shown}'
+
+
 def request_outputs(cfg: Config, export_mat_dir: Optional[str], plot_dir: Optional[str],
-                    per_probe_dir: Optional[str]) -> Dict[str, str]:
-    """Set the output options of every IdentificationMetric in ``cfg.test_evaluator``.
+                    per_probe_dir: Optional[str], title: Optional[str] = None) -> Dict[str, str]:
+    """Set the output options of every IdentificationMetric in ``cfg.test_evaluator`` (``title``: what
+    the plots show, see :func:`plot_title`).
 
     With several such metrics each gets a sub-folder ``<i>``. Returns metric prefix -> per-probe file.
     """
@@ -66,6 +82,8 @@ def request_outputs(cfg: Config, export_mat_dir: Optional[str], plot_dir: Option
             metric['export_mat_dir'] = osp.join(export_mat_dir, sub) if sub else export_mat_dir
         if plot_dir:
             metric['plot_dir'] = osp.join(plot_dir, sub) if sub else plot_dir
+            if title:
+                metric['plot_title'] = title
         if per_probe_dir:
             prefix = metric.get('prefix') or 'tinyface'
             metric['per_probe_file'] = per_probe[prefix] = osp.join(per_probe_dir, f'{i}.json')
@@ -76,15 +94,19 @@ def request_outputs(cfg: Config, export_mat_dir: Optional[str], plot_dir: Option
 
 def main() -> None:
     args = parse_args()
-    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    if args.checkpoint is not None:
+        check_checkpoint_file(args.checkpoint)
     register_all_modules()  # before the config is read: mmpretrain:: bases need lrfr.compat's fixes
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from, cfg.resume = None, False  # loaded strictly below instead
+    model = check_config(cfg, LOADERS['test'])
+    if not args.random_init:  # a checkpoint of another model is refused before the run starts
+        load_checkpoint_strict(model, args.checkpoint, config_name=args.config)
+    del model
     per_probe_dir = tempfile.mkdtemp(prefix='lrfr_per_probe_') if args.out else None
     try:
         per_probe = request_outputs(cfg, args.export_mat, None if args.no_plots else cfg.work_dir,
-                                    per_probe_dir)
+                                    per_probe_dir, plot_title(args.config, args.checkpoint))
         if args.show_dir and not add_failure_grids(cfg, args.show_dir):
             print('no IdentificationMetric in the test evaluator: no failure grids to draw')
         runner = Runner.from_cfg(cfg)
@@ -109,4 +131,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    report_errors(main)

@@ -5,10 +5,12 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2, save_best='auto'),
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=2, save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # augmentation draws depend only on (seed, epoch): resuming reproduces the uninterrupted run
     epoch_seed=dict(type='EpochSeedHook'),
+    # a non-finite loss, or one 10x its running median, stops the run naming the term and the last checkpoint
+    loss_guard=dict(type='LossGuardHook', ratio=10.0, window=100, warmup=50, min_delta=0.1, action='stop'),
 )
 
 env_cfg = dict(

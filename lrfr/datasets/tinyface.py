@@ -7,19 +7,26 @@ in the official MATLAB code). Every labelled file is named ``<personID>_<n>.jpg`
 
 The official protocol files ``probe_img_ID_pairs.mat`` and
 ``gallery_match_img_ID_pairs.mat`` list the probe and gallery-match files in the
-official order, with ids renumbered ``1..2569`` in increasing personID order (checked
-here); labels are parsed from the personID prefix, which gives the same matches.
+official order, with ids renumbered ``1..2569`` in increasing personID order. What the
+protocol needs is one id per person, the same in both files, and one person per id (checked
+here: anything else is a :class:`~lrfr.errors.ProtocolError`); other consistent numberings
+(e.g. ids equal to the personIDs, which the official MATLAB script accepts too) are accepted
+with a warning. Labels are parsed from the personID prefix, which gives the same matches.
 """
+import logging
+import os
 import os.path as osp
 import re
+import warnings
 from typing import Dict, List, Optional, Tuple
 
 from mmengine.logging import print_log
 
+from lrfr.errors import ProtocolError
 from lrfr.registry import DATASETS
 from lrfr.structures import (BRANCH_NAT, DISTRACTOR_LABEL, SUBSET_GALLERY, SUBSET_PROBE,
                              SUBSET_TRAIN)
-from .base_face import BaseFaceDataset, list_image_files, list_subdirs, require_dir
+from .base_face import BaseFaceDataset, is_image_file, list_subdirs, require_dir
 
 TINYFACE_LAYOUT = """\
 data_root/
@@ -63,7 +70,7 @@ def _flatten_strings(value, path: str, key: str) -> List[str]:
         while isinstance(item, list) and len(item) == 1:
             item = item[0]
         if not isinstance(item, str):
-            raise ValueError(f'{path}: {key!r} must hold file names, found {item!r}')
+            raise ProtocolError(f'{path}: {key!r} must hold file names, found {item!r}')
         out.append(item)
     return out
 
@@ -77,7 +84,7 @@ def _flatten_ints(value, path: str, key: str) -> List[int]:
         while isinstance(item, list) and len(item) == 1:
             item = item[0]
         if not isinstance(item, (int, float)) or int(item) != item:
-            raise ValueError(f'{path}: {key!r} must hold integer ids, found {item!r}')
+            raise ProtocolError(f'{path}: {key!r} must hold integer ids, found {item!r}')
         out.append(int(item))
     return out
 
@@ -92,7 +99,8 @@ def read_protocol_mat(path: str, names_key: str, ids_key: str) -> Tuple[List[str
 
     Raises:
         FileNotFoundError: the file is missing.
-        ValueError: unreadable file, missing keys, or names and ids of different lengths.
+        ProtocolError: unreadable file, missing keys, or names and ids of different lengths
+            (a ``ValueError``).
     """
     import mat4py  # imported here: only the test splits with a protocol need it
 
@@ -101,24 +109,26 @@ def read_protocol_mat(path: str, names_key: str, ids_key: str) -> Tuple[List[str
     try:
         content = mat4py.loadmat(path)
     except Exception as exc:  # mat4py raises several types for a bad file
-        raise ValueError(f'{path}: cannot read as a MATLAB .mat file ({exc})') from exc
+        raise ProtocolError(f'{path}: cannot read as a MATLAB .mat file ({exc})') from exc
     missing = [k for k in (names_key, ids_key) if k not in content]
     if missing:
-        raise ValueError(f'{path}: expected keys {names_key!r} and {ids_key!r}, '
+        raise ProtocolError(f'{path}: expected keys {names_key!r} and {ids_key!r}, '
                          f'missing {missing}; found {sorted(content)}')
     names = _flatten_strings(content[names_key], path, names_key)
     ids = _flatten_ints(content[ids_key], path, ids_key)
     if len(names) != len(ids):
-        raise ValueError(f'{path}: {len(names)} file names but {len(ids)} ids')
+        raise ProtocolError(f'{path}: {len(names)} file names but {len(ids)} ids')
     return names, ids
 
 
 def load_tinyface_protocol(protocol_dir: str) -> Dict[str, List[str]]:
     """Read both official protocol files and check their ids against the file names.
 
-    The official ids are the personIDs renumbered ``1..K`` in increasing order over
-    probe and gallery together; any other relation means the files do not belong
-    together (or were edited), so the labels parsed from the names could not be trusted.
+    The protocol identifies people by id: it needs one id per person (personID), the same
+    in the probe and the gallery file, and one person per id. Anything else means the files
+    do not belong together (or were edited), so the labels parsed from the names could not
+    be trusted. The official files number the personIDs ``1..K`` in increasing order over
+    probe and gallery together; another consistent numbering is accepted with a warning.
 
     Args:
         protocol_dir (str): folder holding ``probe_img_ID_pairs.mat`` and
@@ -129,8 +139,8 @@ def load_tinyface_protocol(protocol_dir: str) -> Dict[str, List[str]]:
 
     Raises:
         FileNotFoundError: a protocol file is missing.
-        ValueError: unreadable file, a name that does not parse, ids inconsistent with
-            the names, or a file listed twice.
+        ProtocolError: unreadable file, a name that does not parse, a person with two ids
+            or an id for two people, or a file listed twice (a ``ValueError``).
     """
     tables = {}
     for subset, (fname, names_key, ids_key) in ((SUBSET_PROBE, PROBE_MAT),
@@ -142,21 +152,36 @@ def load_tinyface_protocol(protocol_dir: str) -> Dict[str, List[str]]:
             try:
                 pids.append(parse_tinyface_name(name)[0])
             except ValueError as exc:
-                raise ValueError(f'{path}: {exc}') from None
+                raise ProtocolError(f'{path}: {exc}') from None
         if len(set(names)) != len(names):
             dup = next(n for n in names if names.count(n) > 1)
-            raise ValueError(f'{path}: file {dup!r} is listed more than once')
+            raise ProtocolError(f'{path}: file {dup!r} is listed more than once')
         tables[subset] = (path, names, ids, pids)
-    renumber = {pid: i + 1 for i, pid in enumerate(
-        sorted({p for _, _, _, pids in tables.values() for p in pids}))}
+    id_of: Dict[int, Tuple[int, str, str]] = {}  # personID -> (id, file, name) where first seen
+    pid_of: Dict[int, Tuple[int, str, str]] = {}  # id -> (personID, file, name) where first seen
     for path, names, ids, pids in tables.values():
-        for name, official, pid in zip(names, ids, pids):
-            if renumber[pid] != official:
-                raise ValueError(
-                    f'{path}: {name!r} has id {official}, but the official renumbering '
-                    f'(personIDs in increasing order -> 1..{len(renumber)}, over probe and '
-                    f'gallery) gives {renumber[pid]}; the two protocol files do not belong '
-                    'together or were edited')
+        for name, given, pid in zip(names, ids, pids):
+            seen_id, seen_file, seen_name = id_of.setdefault(pid, (given, path, name))
+            if seen_id != given:
+                raise ProtocolError(
+                    f'{path}: {name!r} (personID {pid}) has id {given}, but {seen_name!r} in '
+                    f'{seen_file} gives personID {pid} the id {seen_id}: one person, two ids; the two '
+                    'protocol files do not belong together or were edited')
+            seen_pid, seen_file, seen_name = pid_of.setdefault(given, (pid, path, name))
+            if seen_pid != pid:
+                raise ProtocolError(
+                    f'{path}: {name!r} (personID {pid}) has id {given}, which {seen_name!r} in '
+                    f'{seen_file} gives to personID {seen_pid}: two people, one id; the two '
+                    'protocol files do not belong together or were edited')
+    official = {pid: i + 1 for i, pid in enumerate(sorted(id_of))}
+    differ = [pid for pid in sorted(id_of) if id_of[pid][0] != official[pid]]
+    if differ:
+        pid = differ[0]
+        warnings.warn(
+            f'TinyFace protocol {protocol_dir}: the ids are consistent (one per person, the same in '
+            f'both files) but are not the official renumbering of the personIDs to 1..{len(official)} '
+            f'({len(differ)} differ, e.g. personID {pid} has id {id_of[pid][0]}, officially '
+            f'{official[pid]}); labels come from the file names, so the results are the same')
     return {subset: names for subset, (_, names, _, _) in tables.items()}
 
 
@@ -219,6 +244,27 @@ class TinyFaceDataset(BaseFaceDataset):
     def _describe(self) -> str:
         return f'split={self.split!r}, branch={self.branch!r}'
 
+    def _list_images(self, folder: str) -> List[str]:
+        """Sorted names of the image files directly inside ``folder``; other files are
+        left out and recorded, for the one-line report at the end of loading."""
+        images = []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if not entry.is_file():
+                    continue
+                if is_image_file(entry.name):
+                    images.append(entry.name)
+                else:
+                    self._non_images.append(entry.path)
+        return sorted(images)
+
+    def _report_non_images(self) -> None:
+        """One warning line for the non-image files met while loading (count and an example)."""
+        if self._non_images:
+            print_log(f'TinyFaceDataset ({self._describe()}): skipped {len(self._non_images)} non-image '
+                      f'file(s) in {self.data_root}, e.g. {sorted(self._non_images)[0]}',
+                      logger='current', level=logging.WARNING)
+
     def _path(self, *parts: str) -> str:
         return osp.join(self.data_root, *parts)
 
@@ -226,8 +272,12 @@ class TinyFaceDataset(BaseFaceDataset):
     def load_samples(self) -> List[dict]:
         """Data infos of the chosen split (see the class docstring)."""
         require_dir(self.data_root, 'TinyFace data_root', self.LAYOUT)
-        if self.split == 'train':
-            return self._load_train()
+        self._non_images: List[str] = []
+        infos = self._load_train() if self.split == 'train' else self._load_test()
+        self._report_non_images()
+        return infos
+
+    def _load_test(self) -> List[dict]:
         protocol = self._load_protocol()
         infos: List[dict] = []
         if self.split in ('probe', 'test'):
@@ -256,7 +306,7 @@ class TinyFaceDataset(BaseFaceDataset):
         for pid, folder in folders:
             path = osp.join(root, folder)
             parsed = []
-            for name in list_image_files(path):
+            for name in self._list_images(path):
                 key = self._parse(osp.join(path, name))
                 if key is None:
                     continue
@@ -300,14 +350,14 @@ class TinyFaceDataset(BaseFaceDataset):
         folder = require_dir(self._path(sub_dir), f'TinyFace {subset} folder', self.LAYOUT)
         if protocol is None:
             keyed = []
-            for name in list_image_files(folder):
+            for name in self._list_images(folder):
                 key = self._parse(osp.join(folder, name))
                 if key is not None:
                     keyed.append((key, name))
             return [self.make_info(osp.join(folder, name), key[0], subset)
                     for key, name in sorted(keyed)]
         names = protocol[subset]
-        on_disk = set(list_image_files(folder))
+        on_disk = set(self._list_images(folder))
         infos = []
         for name in names:
             path = osp.join(folder, name)
@@ -328,7 +378,7 @@ class TinyFaceDataset(BaseFaceDataset):
         folder = require_dir(self._path(DISTRACTOR_DIR), 'TinyFace distractor folder '
                              '(pass with_distractors=False to evaluate without it)', self.LAYOUT)
         return [self.make_info(osp.join(folder, name), DISTRACTOR_LABEL, SUBSET_GALLERY)
-                for name in list_image_files(folder)]
+                for name in self._list_images(folder)]
 
 
 __all__ = ['TinyFaceDataset', 'parse_tinyface_name', 'load_tinyface_protocol', 'read_protocol_mat']

@@ -73,7 +73,8 @@ def plot_cmc(results: Results, path: str, max_rank: int = 50, title: str = 'CMC'
         results (dict): one :func:`evaluate_identification` result, or a mapping
             method name -> result to compare methods on one plot.
         path (str): output image file (PNG by extension).
-        max_rank (int): last rank shown. Defaults to 50 (the paper's Rank-50).
+        max_rank (int): last rank shown. Defaults to 50 (the paper's Rank-50); a smaller
+            gallery ends its curve at its size.
         title (str): plot title. Defaults to ``'CMC'``.
 
     Returns:
@@ -82,7 +83,8 @@ def plot_cmc(results: Results, path: str, max_rank: int = 50, title: str = 'CMC'
     named = _named(results)
     plt, (fig, ax) = _figure()
     for name, res in named.items():
-        cmc = np.asarray(res['cmc'], dtype=np.float64)[:max_rank] * 100
+        # ranks past the gallery size do not exist (official mode's CMC runs on to 1,000)
+        cmc = np.asarray(res['cmc'], dtype=np.float64)[:min(max_rank, int(res['num_gallery']))] * 100
         rank = np.arange(1, cmc.size + 1)
         label = name or None
         if name == '':
@@ -90,7 +92,7 @@ def plot_cmc(results: Results, path: str, max_rank: int = 50, title: str = 'CMC'
         ax.plot(rank, cmc, label=label)
     ax.set_xlabel('Rank')
     ax.set_ylabel('Identification rate (%)')
-    ax.set_xlim(1, max_rank)
+    ax.set_xlim(1, max(2, min(max_rank, max(int(r['num_gallery']) for r in named.values()))))
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(loc='lower right')
@@ -106,7 +108,9 @@ def plot_pr(results: Results, path: str, max_rank: Optional[int] = None,
         results (dict): one result or a mapping method name -> result.
         path (str): output image file.
         max_rank (int, optional): last rank of the curves. Defaults to None (each result's
-            ``max_rank``: 1,000 in official mode, the gallery size in exact mode).
+            ``max_rank``: 1,000 in official mode, the gallery size in exact mode). A curve never
+            runs past its gallery size: beyond it no gallery item is left to rank, and the official
+            cut-off would only add a vertical drop of precision.
         title (str): plot title. Defaults to ``'Precision-Recall'``.
 
     Returns:
@@ -115,7 +119,8 @@ def plot_pr(results: Results, path: str, max_rank: Optional[int] = None,
     named = _named(results)
     plt, (fig, ax) = _figure()
     for name, res in named.items():
-        curve = precision_recall_curve(res, max_rank)
+        last = int(res['max_rank'] if max_rank is None else max_rank)
+        curve = precision_recall_curve(res, min(last, int(res['num_gallery'])))
         label = name or f"mAP {100 * res['mAP']:.1f}%"
         ax.plot(curve['recall'] * 100, curve['precision'] * 100, label=label)
     ax.set_xlabel('Recall (%)')

@@ -1,26 +1,91 @@
-"""Config-level helpers of the tools: read a config with its overrides, find a dataset in it, switch on AMP.
+"""Config-level helpers of the tools: find and read a config with its overrides, check that it builds, find a
+dataset in it, switch on AMP.
 
 The command-line side (argparse options) lives with the tools, in ``tools/_tool_args.py``.
 """
 import os.path as osp
-from typing import Optional
+import sys
+from typing import Optional, Sequence
 
 import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from lrfr.errors import INPUT_ERRORS, ConfigError, ConfigKeyError, DatasetError, one_line
+
+#: Prefix of the configs shipped inside the package, as mmengine writes external bases (``mmpretrain::``).
+PACKAGE_PREFIX = 'lrfr::'
+
+
+def package_config_root() -> str:
+    """The folder of the configs shipped with lrfr: ``lrfr/.mim/configs``, where mmengine looks for
+    ``lrfr::`` bases (as for mmpretrain's). In a checkout it is a link to the checkout's ``configs/``; in a
+    built wheel, a copy (setup.py)."""
+    return osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '.mim', 'configs')
+
+
+def register_config_package() -> None:
+    """Let mmengine resolve ``_base_ = 'lrfr::<folder>/<file>.py'``: it only accepts packages listed in its
+    ``MODULE2PACKAGE`` table (``mmengine/config/utils.py``), which names OpenMMLab's own. Idempotent."""
+    from mmengine.config import utils as config_utils
+    config_utils.MODULE2PACKAGE.setdefault('lrfr', 'lrfr')
+
+
+def resolve_config_path(path: str) -> str:
+    """The file of a config given as a path or as ``lrfr::<folder>/<file>.py`` (a config shipped with lrfr).
+
+    Raises:
+        FileNotFoundError: no such file (the message names what was asked and where it was looked for).
+    """
+    if path.startswith(PACKAGE_PREFIX):
+        resolved = osp.join(package_config_root(), path[len(PACKAGE_PREFIX):])
+        if not osp.isfile(resolved):
+            raise FileNotFoundError(f'config file not found: {path} (no {resolved}; the shipped configs are '
+                                    f'listed under {package_config_root()})')
+        return resolved
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file not found: {path}')
+    return path
+
+
+def add_config_folder_to_path(path: str) -> None:
+    """Let a config's ``custom_imports`` name modules that sit next to it: append the config's folder to
+    ``sys.path`` (last, so it shadows nothing) when the file has ``custom_imports``. A plugin then runs as
+    ``python tools/train.py my_config.py`` from anywhere, without ``PYTHONPATH`` (docs/plugins.md)."""
+    with open(path, encoding='utf-8') as f:
+        if 'custom_imports' not in f.read():
+            return
+    folder = osp.dirname(osp.abspath(path))
+    if folder not in sys.path:
+        sys.path.append(folder)
+
 
 def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,
                 launcher: str = 'none') -> Config:
-    """Read a config, merge ``--cfg-options``, and fill ``work_dir`` and ``launcher``.
+    """Read a config (a path or ``lrfr::<folder>/<file>.py``), merge ``--cfg-options``, and fill ``work_dir``
+    and ``launcher``.
 
-    ``work_dir`` priority: command line > config > ``./work_dirs/<config name>``.
+    ``work_dir`` priority: command line > config > ``./work_dirs/<config name>``. Modules in the config's
+    ``custom_imports`` may sit next to it (:func:`add_config_folder_to_path`).
+
+    Raises:
+        FileNotFoundError: the config file does not exist.
+        ConfigError: the file does not parse, or an override does not fit the config.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'config file not found: {path}')
-    cfg = Config.fromfile(path)
+    register_config_package()
+    path = resolve_config_path(path)
+    add_config_folder_to_path(path)
+    try:
+        cfg = Config.fromfile(path)
+    except FileNotFoundError:
+        raise
+    except (SyntaxError, ImportError, *INPUT_ERRORS) as exc:
+        raise ConfigError(f'{path}: {one_line(exc)}') from exc
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        try:
+            cfg.merge_from_dict(cfg_options)
+        except INPUT_ERRORS as exc:
+            raise ConfigError(f'--cfg-options do not fit {path}: {one_line(exc)}') from exc
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
@@ -43,7 +108,51 @@ def fill_sampler_length(cfg: Config) -> None:
         sampler['num_iters'] = int(max_iters)
 
 
-def dataset_config_from(source: str, key: str = 'train_dataloader.dataset', ds_args: Optional[dict] = None) -> dict:
+#: Dataloaders a run reads, by tool step: what :func:`check_config` builds for ``train`` and ``test``.
+LOADERS = dict(train=('train_dataloader', 'val_dataloader'), val=('val_dataloader',), test=('test_dataloader',))
+
+
+def check_config(cfg: Config, loaders: Sequence[str] = ()) -> torch.nn.Module:
+    """Build the config's model and the datasets of ``loaders`` once, so that a wrong key, a missing data
+    folder or an unreadable protocol file is reported before mmengine's Runner logs its environment and
+    config (a few hundred lines), naming the config key at fault.
+
+    The datasets are fully loaded (their file lists read; a demo tree is built here on first use, with a log
+    line naming its folder) and discarded; the Runner builds its own. Model weights are not initialised.
+    Returns the model built (for a tool that checks a checkpoint against it before the run).
+
+    Args:
+        cfg (Config): a loaded config (:func:`load_config`).
+        loaders (Sequence[str]): dataloader keys whose ``dataset`` to build, e.g. ``('test_dataloader',)``;
+            missing or ``None`` entries are skipped.
+
+    Raises:
+        ConfigError: the model does not build (unknown type, unexpected argument, bad value).
+        DatasetError: a dataset does not build or load (missing folder, wrong layout, bad protocol file).
+    """
+    from lrfr.registry import DATASETS, MODELS
+    name = osp.basename(cfg.filename) if cfg.filename else 'the config'
+    if cfg.get('model') is None:
+        raise ConfigError(f'{name}: no `model` entry')
+    try:
+        model = MODELS.build(cfg.model)
+    except INPUT_ERRORS as exc:
+        raise ConfigError(f'{name}: model: {one_line(exc)}') from exc
+    for key in loaders:
+        loader = cfg.get(key)
+        if not loader or loader.get('dataset') is None:
+            continue
+        try:
+            dataset = DATASETS.build(loader['dataset'])
+            if hasattr(dataset, 'full_init'):
+                dataset.full_init()
+        except INPUT_ERRORS as exc:
+            raise DatasetError(f'{name}: {key}.dataset: {one_line(exc)}') from exc
+    return model
+
+
+def dataset_config_from(source: str, key: str = 'train_dataloader.dataset', ds_args: Optional[dict] = None,
+                        cfg_options: Optional[dict] = None) -> dict:
     """A dataset config for the dataset tools: the node at dotted ``key`` of a config file, or ``type=source``.
 
     Args:
@@ -51,14 +160,15 @@ def dataset_config_from(source: str, key: str = 'train_dataloader.dataset', ds_a
         key (str): dotted path of the dataset in the config; list items by index
             (``train_dataloader.dataset.datasets.0``).
         ds_args (dict, optional): arguments that override the config's, e.g. ``{'data_root': ...}``.
+        cfg_options (dict, optional): ``--cfg-options`` merged into the config first.
     """
-    if source.endswith('.py'):
-        node = load_config(source)
+    if source.endswith('.py') or source.startswith(PACKAGE_PREFIX):
+        node = load_config(source, cfg_options)
         for part in key.split('.'):
             try:
                 node = node[int(part)] if isinstance(node, (list, tuple)) else node[part]
             except (KeyError, IndexError, ValueError, TypeError):
-                raise KeyError(f'{source}: no dataset at {key!r} (failed at {part!r})') from None
+                raise ConfigKeyError(f'{source}: no dataset at {key!r} (failed at {part!r})') from None
         cfg = dict(node)
     else:
         cfg = dict(type=source)

@@ -6,14 +6,15 @@ import warnings
 from mmengine import DefaultScope
 
 from lrfr import compat
+from lrfr.utils.config_utils import register_config_package
 
 #: Sub-packages whose import registers lrfr's modules.
 MODULE_PACKAGES = ('lrfr.datasets', 'lrfr.models', 'lrfr.evaluation', 'lrfr.engine')
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:
-    """Apply :func:`lrfr.compat.apply`, import every lrfr sub-package so all modules are registered, and
-    (by default) make ``lrfr`` the default scope. OpenMMLab's convention (mmpretrain/mmdet
+    """Apply :func:`lrfr.compat.apply`, let mmengine read ``lrfr::`` config bases, import every lrfr
+    sub-package so all modules are registered, and (by default) make ``lrfr`` the default scope. OpenMMLab's convention (mmpretrain/mmdet
     ``register_all_modules``); the tools call it first thing in ``main``.
 
     The fixes come first so that they are in place before mmpretrain/mmcv are imported (mmcv's import-time
@@ -25,6 +26,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
             with a warning if another scope was current). Defaults to True.
     """
     compat.apply()
+    register_config_package()  # `_base_ = 'lrfr::demo/...'` in a user's config
     for package in MODULE_PACKAGES:
         importlib.import_module(package)
     if not init_default_scope:

@@ -32,4 +32,5 @@ def test_benchmark_prints_both_sources(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert 'images: 12 (synthetic)' in out
     for row in ('full pipeline', 'loading only'):
-        assert re.search(rf'\| {row} *\| +\d+ \| +\d+ \| +[\d.]+x \|', out), out
+        # files, packed, packed/files, RecordIO, RecordIO/files
+        assert re.search(rf'\| {row} *\| +\d+ \| +\d+ \| +[\d.]+x \| +\d+ \| +[\d.]+x \|', out), out

@@ -1,4 +1,5 @@
 """TinyFaceDataset on generated trees in the official layout, with the real protocol file names."""
+import logging
 import os
 import os.path as osp
 import shutil
@@ -10,6 +11,7 @@ import scipy.io
 
 from lrfr.datasets import TinyFaceDataset
 from lrfr.datasets.tinyface import load_tinyface_protocol, parse_tinyface_name
+from lrfr.errors import ProtocolError
 from lrfr.registry import DATASETS
 from lrfr.structures import (BRANCH_NAT, BRANCH_SYN, DISTRACTOR_LABEL, SUBSET_GALLERY,
                              SUBSET_PROBE, SUBSET_TRAIN)
@@ -220,9 +222,16 @@ def test_protocol_naming_missing_file(small_tree, tmp_path):
 
 
 def test_protocol_inconsistent_ids_or_keys(small_tree, tmp_path):
-    protocol = write_protocol(str(tmp_path / 'p'), SMALL_PROBE, SMALL_GALLERY,
-                              probe_ids=[3, 2])  # 5_2 must be id 2 (personIDs 2, 5, 9 -> 1, 2, 3)
-    with pytest.raises(ValueError, match="'5_2.jpg' has id 3.*gives 2"):
+    # personID 2 is id 2 in the probe file but id 1 (the official renumbering) in the gallery file
+    protocol = write_protocol(str(tmp_path / 'p'), SMALL_PROBE, SMALL_GALLERY, probe_ids=[3, 2])
+    with pytest.raises(ProtocolError, match=r"gallery_match_img_ID_pairs.mat: '2_3.jpg' \(personID 2\) has id 1, "
+                                            r"but '2_1.jpg' in .*probe_img_ID_pairs.mat gives personID 2 the id 2: "
+                                            'one person, two ids'):
+        TinyFaceDataset(small_tree, split='probe', protocol_dir=protocol)
+    # personIDs 5 and 9 share id 7
+    write_protocol(protocol, SMALL_PROBE, SMALL_GALLERY, probe_ids=[7, 2], gallery_ids=[2, 7, 7])
+    with pytest.raises(ProtocolError, match=r"'9_1.jpg' \(personID 9\) has id 7, which '5_2.jpg' in "
+                                            r'.*probe_img_ID_pairs.mat gives to personID 5: two people, one id'):
         TinyFaceDataset(small_tree, split='probe', protocol_dir=protocol)
     scipy.io.savemat(osp.join(protocol, 'probe_img_ID_pairs.mat'), {'names': np.zeros((2, 1))})
     with pytest.raises(ValueError, match='probe_set'):
@@ -231,3 +240,32 @@ def test_protocol_inconsistent_ids_or_keys(small_tree, tmp_path):
     os.remove(osp.join(protocol, 'gallery_match_img_ID_pairs.mat'))
     with pytest.raises(FileNotFoundError, match='gallery_match_img_ID_pairs.mat'):
         TinyFaceDataset(small_tree, split='gallery', protocol_dir=protocol)
+
+
+def test_protocol_with_other_consistent_ids_is_accepted_with_a_warning(small_tree, tmp_path):
+    """Ids equal to the personIDs (not renumbered 1..K): one id per person in both files, so accepted."""
+    protocol = write_protocol(str(tmp_path / 'p'), SMALL_PROBE, SMALL_GALLERY, probe_ids=[5, 2],
+                              gallery_ids=[2, 5, 9])
+    with pytest.warns(UserWarning, match=r'ids are consistent .* not the official renumbering of the personIDs '
+                                         r'to 1..3 \(3 differ, e.g. personID 2 has id 2, officially 1\)'):
+        ds = TinyFaceDataset(small_tree, split='test', protocol_dir=protocol)
+    assert ds.get_gt_labels().tolist() == [5, 2, 2, 5, 9] + [DISTRACTOR_LABEL] * 3
+
+
+def test_non_image_files_are_counted_and_reported(small_tree, monkeypatch):
+    import lrfr.datasets.tinyface as tinyface
+    logged = []
+    monkeypatch.setattr(tinyface, 'print_log', lambda msg, **kwargs: logged.append((msg, kwargs)))
+    for rel in (('Testing_Set', 'Probe', 'Thumbs.db'), ('Testing_Set', 'Gallery_Distractor', 'README.txt'),
+                ('Testing_Set', 'Gallery_Distractor', 'notes.md')):
+        _write(osp.join(small_tree, *rel), b'not an image')
+    ds = TinyFaceDataset(small_tree, split='test')
+    assert len(ds) == 2 + 3 + 3  # the non-image files are not samples
+    lines = [msg for msg, _ in logged if 'non-image' in msg]
+    assert len(lines) == 1 and '\n' not in lines[0], logged
+    assert 'skipped 3 non-image file(s)' in lines[0]
+    assert osp.join(small_tree, 'Testing_Set', 'Gallery_Distractor', 'README.txt') in lines[0]
+    assert dict(logged)[lines[0]]['level'] == logging.WARNING
+    logged.clear()
+    TinyFaceDataset(small_tree, split='train')
+    assert not [msg for msg, _ in logged if 'non-image' in msg]  # the training tree has none

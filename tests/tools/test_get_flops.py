@@ -52,3 +52,33 @@ def test_cli_config_and_model(get_flops, tmp_path, monkeypatch, capsys):
     get_flops.main()
     out = capsys.readouterr().out
     assert f'params:  {2 * (3 * 4 * 9) + 4 + 3:,}' in out and 'upsample_bicubic2d' in out
+
+
+def test_input_size_is_what_the_pipeline_feeds_the_model(get_flops):
+    resize = [dict(type='LoadFaceImage'), dict(type='ResizeFace', size=(20, 16)), dict(type='PackFaceInputs')]
+    assert get_flops.pipeline_input_shape(resize) == ((20, 16), "the config's test pipeline output")
+    lr = [dict(type='LoadFaceImage'), dict(type='BicubicDownsample', size=(10, 8), hr_size=(40, 32)),
+          dict(type='PackFaceInputs')]
+    assert get_flops.pipeline_input_shape(lr, 'train')[0] == (10, 8)
+    native = [dict(type='LoadFaceImage'), dict(type='PackFaceInputs')]
+    assert get_flops.pipeline_input_shape(native) == (None, "the test pipeline keeps each image's own size "
+                                                            '(no resize)')
+
+
+@pytest.mark.parametrize('config,shape,source', [
+    ('csri_vdsr-centreface_1xb32_demo-pairs-native.py', (56, 48), "the config's test pipeline output"),
+    ('vdsr_1xb32_demo-pairs.py', (56, 48), "the config's train pipeline output"),  # SR only: no test loader
+])
+def test_config_input_shape(get_flops, config, shape, source):
+    from lrfr.utils.config_utils import load_config
+    cfg = load_config(f'lrfr::demo/{config}')
+    model = MODELS.build(cfg.model)
+    assert get_flops.input_shape(model, cfg) == (shape, source)
+    assert get_flops.input_shape(model, cfg, (7, 5)) == ((7, 5), '--shape')
+
+
+def test_no_size_anywhere_is_an_error_naming_the_option(get_flops):
+    model = MODELS.build(dict(type='EmbeddingNeck', in_channels=4))
+    with pytest.raises(get_flops.ConfigError, match=r'declares no input_size; give the image size with --shape '
+                                                    r'H W \(no config\)'):
+        get_flops.input_shape(model, None)

@@ -69,3 +69,42 @@ def test_tools_find_the_helper_when_run_as_scripts(tool):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert '--trust-checkpoint' in proc.stdout and '--cfg-options' in proc.stdout
+
+
+def test_cfg_options_without_equals_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        _parse(['--cfg-options', 'a.b=1', 'train_cfg.max_iters'])
+    assert info.value.code == 2
+    assert ("--cfg-options 'train_cfg.max_iters': expected KEY=VALUE, e.g. train_cfg.max_iters=1"
+            in capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        _parse(['--cfg-options', '=3'])
+
+
+def test_report_errors_one_line_debug_and_bugs(capsys):
+    from lrfr.errors import CheckpointError, ConfigError
+    tool_args = _module()
+
+    def fails(exc):
+        def main():
+            raise exc
+        return main
+
+    with pytest.raises(SystemExit) as info:
+        tool_args.report_errors(fails(ConfigError('a.py: model: bad\nhint line')), argv=[])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == 'error: a.py: model: bad | hint line\n'
+    with pytest.raises(SystemExit):
+        tool_args.report_errors(fails(FileNotFoundError('config file not found: x.py')), argv=[])
+    assert capsys.readouterr().err == 'error: config file not found: x.py\n'
+    # A dataloader worker's error carries the worker's traceback; only its last line is the message.
+    from lrfr.datasets.transforms.loading import FaceImageError
+    worker = FaceImageError('Caught FaceImageError in DataLoader worker process 0.\nOriginal Traceback (most '
+                            'recent call last):\n  File "x.py", line 1\nlrfr.FaceImageError: cannot decode a.jpg\n')
+    with pytest.raises(SystemExit):
+        tool_args.report_errors(fails(worker), argv=[])
+    assert capsys.readouterr().err == 'error: cannot decode a.jpg\n'
+    with pytest.raises(CheckpointError, match='cut'):  # --debug: the exception itself, with its traceback
+        tool_args.report_errors(fails(CheckpointError('cut')), argv=['--debug'])
+    with pytest.raises(ZeroDivisionError):  # a bug is not a user error: it keeps its traceback
+        tool_args.report_errors(fails(ZeroDivisionError('bug')), argv=[])

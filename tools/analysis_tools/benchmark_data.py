@@ -1,4 +1,4 @@
-"""Images/second through the real data pipeline: JPEG files vs the packed file, same transforms, one run.
+"""Images/second through the real data pipeline: JPEG files vs the packed file vs RecordIO, same transforms, one run.
 
     python tools/analysis_tools/benchmark_data.py --num-images 4000
     python tools/analysis_tools/benchmark_data.py --data-root data/tinyface --split train --workers 4
@@ -8,8 +8,10 @@ faces of 12-32 px height, aspect 0.8 like TinyFace's mean 20x16) is written unde
 temporary folder. The dataset is read twice through the same pipeline (default: the
 native-branch training pipeline ``LoadFaceImage -> ResizeFace(20x16) -> RandomHFlip ->
 PackFaceInputs``; or ``--config`` for a config's ``train_dataloader.dataset.pipeline``):
-once from the image files (``TinyFaceDataset``) and once from a pack of the same
-images (``PackedFaceDataset``, where ``LoadFaceImage`` passes the decoded array through).
+once from the image files (``TinyFaceDataset``), once from a pack of the same
+images (``PackedFaceDataset``, where ``LoadFaceImage`` passes the decoded array through),
+and once from an InsightFace RecordIO file of the same JPEG bytes (``MXFaceDataset``:
+one ``pread`` and one decode per image).
 
 Each pass is timed ``--repeat`` times and the best is kept (the machine may be shared).
 ``--cold`` drops the files from the OS page cache before each pass
@@ -27,8 +29,9 @@ import cv2
 import numpy as np
 import torch
 
-from lrfr.datasets import PackedFaceDataset, TinyFaceDataset
+from lrfr.datasets import MXFaceDataset, PackedFaceDataset, TinyFaceDataset
 from lrfr.datasets.converters import pack_dataset
+from lrfr.datasets.converters.recordio import write_face_rec
 from lrfr.utils import register_all_modules
 from lrfr.utils.config_utils import load_config
 
@@ -128,20 +131,25 @@ def run(args: argparse.Namespace, work_dir: str) -> None:
     index = pack_dataset(listing, osp.join(work_dir, 'packed'), progress=False)
     pack_seconds = time.perf_counter() - start
     bin_file = index[:-4] + '.bin'
+    rec_file = write_face_rec([(p, listing.get_data_info(i)['gt_label']) for i, p in enumerate(paths)],
+                              osp.join(work_dir, 'rec'))
 
     rows = []
     # The whole pipeline, and its loading step alone (the part packing replaces).
     for name, steps in (('full pipeline', pipeline), ('loading only', pipeline[:1])):
         files = TinyFaceDataset(root, split=args.split, pipeline=steps)
         packed = PackedFaceDataset(index, pipeline=steps)
+        rec = MXFaceDataset(osp.dirname(rec_file), pipeline=steps)
         # Warm-up pass each: imports, first-touch allocations, page cache (unless --cold).
-        time_pass(files, 0, args.batch_size)
-        time_pass(packed, 0, args.batch_size)
+        for dataset in (files, packed, rec):
+            time_pass(dataset, 0, args.batch_size)
         file_rate = best_rate(files, args.repeat, args.workers, args.batch_size,
                               (lambda: evict(paths)) if args.cold else None)
         pack_rate = best_rate(packed, args.repeat, args.workers, args.batch_size,
                               (lambda: evict([bin_file])) if args.cold else None)
-        rows.append((name, file_rate, pack_rate))
+        rec_rate = best_rate(rec, args.repeat, args.workers, args.batch_size,
+                             (lambda: evict([rec_file])) if args.cold else None)
+        rows.append((name, file_rate, pack_rate, rec_rate))
 
     sizes = [osp.getsize(p) for p in paths]
     print(f'images: {len(paths)} ({"synthetic" if args.data_root is None else root}), '
@@ -149,11 +157,12 @@ def run(args: argparse.Namespace, work_dir: str) -> None:
           f'written in {pack_seconds:.1f} s')
     print(f'pipeline: {" -> ".join(t["type"] for t in pipeline)}; workers={args.workers}, '
           f'cache={"cold" if args.cold else "warm"}, best of {args.repeat}')
-    print(f'| {"measured":<14}| {"JPEG files img/s":>17} | {"packed img/s":>13} | {"packed/files":>12} |')
-    print(f'|{"-" * 15}|{"-" * 18}:|{"-" * 14}:|{"-" * 13}:|')
-    for name, file_rate, pack_rate in rows:
+    print(f'| {"measured":<14}| {"JPEG files img/s":>17} | {"packed img/s":>13} | {"packed/files":>12} | '
+          f'{"RecordIO img/s":>15} | {"RecordIO/files":>14} |')
+    print(f'|{"-" * 15}|{"-" * 18}:|{"-" * 14}:|{"-" * 13}:|{"-" * 16}:|{"-" * 15}:|')
+    for name, file_rate, pack_rate, rec_rate in rows:
         print(f'| {name:<14}| {file_rate:>17.0f} | {pack_rate:>13.0f} | '
-              f'{pack_rate / file_rate:>11.2f}x |')
+              f'{pack_rate / file_rate:>11.2f}x | {rec_rate:>15.0f} | {rec_rate / file_rate:>13.2f}x |')
 
 
 def main() -> None:

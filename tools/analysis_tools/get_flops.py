@@ -8,21 +8,34 @@ FLOPs follow mmengine's analyser (``mmengine.analysis``, the counter behind
 ``get_model_complexity_info``): one fused multiply-add counts as one FLOP, for a batch
 of one image in eval mode. Operators it has no rule for (PReLU, element-wise adds,
 bicubic interpolation) count zero and are listed. ``--shape`` is the input image:
-the LR size for an SR head or an SR-FR model, the face size for a backbone; it
-defaults to the model's ``input_size`` (backbones) or ``output_size`` (SR heads).
+the LR size for an SR head or an SR-FR model, the face size for a backbone. For a
+config it defaults to the size the config's test pipeline gives the model (the SR
+head's input for SR models: e.g. the demo's native faces are resized to 56x48 before
+the SR head), found by running the pipeline's transforms after image loading on two
+blank images of different sizes; when that size depends on the image (no resize in
+the pipeline) or there is no test pipeline, it falls back to the model's declared
+``input_size`` (backbones) or ``output_size`` (SR heads), and says so.
 """
 import argparse
+import os.path as osp
+import sys
 import warnings
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from mmengine.analysis import FlopAnalyzer, parameter_count
 from mmengine.analysis.print_helper import complexity_stats_table
 from mmengine.config import Config, DictAction
 from torch import nn
 
-from lrfr.registry import MODELS
-from lrfr.utils import register_all_modules
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/, for _tool_args
+
+from _tool_args import add_cfg_options, add_debug, report_errors  # noqa: E402
+from lrfr.errors import ConfigError  # noqa: E402
+from lrfr.registry import MODELS  # noqa: E402
+from lrfr.utils import register_all_modules  # noqa: E402
+from lrfr.utils.config_utils import load_config  # noqa: E402
 
 #: The model zoo of docs/model_zoo.md: (name, paper, config, input (H, W)). SR heads take 28x24 LR faces
 #: to the 112x96 FR input size (x4, as CSRI's VDSR); their cost does not depend on the LR size because
@@ -56,10 +69,11 @@ def parse_args() -> argparse.Namespace:
     source.add_argument('--zoo', action='store_true', help='print the model-zoo table (Markdown)')
     parser.add_argument('--model-args', nargs='+', action=DictAction, default={},
                         help='constructor arguments for --model, e.g. depth=20 "input_size=(112,96)"')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
+    add_cfg_options(parser)
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'), help='input image height and width')
     parser.add_argument('--in-channels', type=int, default=3, help='input image channels')
     parser.add_argument('--show-table', action='store_true', help='also print the per-module table')
+    add_debug(parser)
     return parser.parse_args()
 
 
@@ -71,6 +85,48 @@ def default_shape(model: nn.Module) -> Tuple[int, int]:
     if hasattr(model, 'output_size'):
         return tuple(model.output_size)
     raise ValueError(f'{type(model).__name__} declares no input_size; give the image size with --shape H W')
+
+
+#: Blank images run through a test pipeline: the input size is the pipeline's only when both give it.
+PROBE_SIZES = ((37, 29), (131, 103))
+
+
+def pipeline_input_shape(pipeline: Sequence[dict], which: str = 'test') -> Tuple[Optional[Tuple[int, int]], str]:
+    """The ``(H, W)`` of the ``inputs`` a test pipeline packs for the model, whatever the image, and how it
+    was found; ``(None, reason)`` when it depends on the image or the pipeline cannot run on a blank image.
+
+    The transforms after the loading ones (``Load*``) run on blank ``uint8`` images of
+    :data:`PROBE_SIZES`; a fixed output size means the pipeline resizes every face to it.
+    """
+    from mmengine.dataset import Compose
+    steps = [t for t in pipeline if not str(t.get('type', '')).startswith('Load')]
+    if not steps:
+        return None, f'the {which} pipeline only loads images'
+    try:
+        compose = Compose(steps)
+        shapes = set()
+        for h, w in PROBE_SIZES:
+            img = np.zeros((h, w, 3), np.uint8)
+            out = compose(dict(img=img, img_shape=(h, w), ori_shape=(h, w), gt_label=0, img_path='<blank>'))
+            shapes.add(tuple(int(x) for x in out['inputs'].shape[-2:]))
+    except Exception as exc:  # any transform may need what a blank image lacks (a bbox, ...)
+        return None, f'the {which} pipeline does not run on a blank image ({type(exc).__name__}: {exc})'
+    if len(shapes) != 1:
+        return None, f"the {which} pipeline keeps each image's own size (no resize)"
+    return shapes.pop(), f"the config's {which} pipeline output"
+
+
+def config_pipeline(cfg: Config) -> Tuple[Optional[Sequence[dict]], str]:
+    """The pipeline that feeds the model at test time, and its dataloader's name: the test dataset's, else
+    (an SR-only config has no identity test) the validation or the training one. The first dataset's for
+    a ``ConcatDataset``."""
+    for key in ('test_dataloader', 'val_dataloader', 'train_dataloader'):
+        dataset = (cfg.get(key) or {}).get('dataset') or {}
+        while 'pipeline' not in dataset and dataset.get('datasets'):
+            dataset = dataset['datasets'][0]
+        if dataset.get('pipeline'):
+            return dataset['pipeline'], key.split('_')[0]
+    return None, ''
 
 
 def complexity(model: nn.Module, shape: Tuple[int, int], in_channels: int = 3,
@@ -98,15 +154,32 @@ def human(n: float) -> str:
     return str(int(n))
 
 
-def build_from_args(args: argparse.Namespace) -> nn.Module:
+def build_from_args(args: argparse.Namespace) -> Tuple[nn.Module, Optional[Config]]:
+    """The model to measure and, for a config, the config."""
     if args.model is not None:
-        return MODELS.build(dict(type=args.model, **args.model_args))
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+        return MODELS.build(dict(type=args.model, **args.model_args)), None
+    cfg = load_config(args.config, args.cfg_options)
     if 'model' not in cfg:
-        raise KeyError(f'{args.config} has no `model` entry to measure')
-    return MODELS.build(cfg.model)
+        raise ConfigError(f'{args.config} has no `model` entry to measure')
+    return MODELS.build(cfg.model), cfg
+
+
+def input_shape(model: nn.Module, cfg: Optional[Config],
+                shape: Optional[Sequence[int]] = None) -> Tuple[Tuple[int, int], str]:
+    """The input ``(H, W)`` to measure with and where it comes from: ``--shape``, else the config's test
+    pipeline (:func:`pipeline_input_shape`), else the size the model declares (:func:`default_shape`)."""
+    if shape:
+        return (int(shape[0]), int(shape[1])), '--shape'
+    reason = 'no config'
+    if cfg is not None:
+        pipeline, which = config_pipeline(cfg)
+        found, reason = pipeline_input_shape(pipeline, which) if pipeline else (None, 'no pipeline in the config')
+        if found is not None:
+            return found, reason
+    try:
+        return default_shape(model), f'declared by the model ({reason})'
+    except ValueError as err:
+        raise ConfigError(f'{err} ({reason})') from None
 
 
 def zoo_table() -> str:
@@ -132,21 +205,17 @@ def main() -> None:
     if args.zoo:
         print(zoo_table())
         return
-    model = build_from_args(args)
-    shape: Optional[Tuple[int, int]] = tuple(args.shape) if args.shape else None
-    try:
-        shape = shape or default_shape(model)
-    except ValueError as err:
-        raise SystemExit(f'error: {err}')
+    model, cfg = build_from_args(args)
+    shape, source = input_shape(model, cfg, args.shape)
     stats = complexity(model, shape, args.in_channels, args.show_table)
     if args.show_table:
         print(stats['table'])
     print(f'model:   {type(model).__name__}\n'
-          f'input:   1 x {args.in_channels} x {shape[0]} x {shape[1]}\n'
+          f'input:   1 x {args.in_channels} x {shape[0]} x {shape[1]} ({source})\n'
           f'params:  {stats["params"]:,} ({human(stats["params"])})\n'
           f'FLOPs:   {stats["flops"]:,} ({human(stats["flops"])}, multiply-adds)\n'
           f'uncounted operators (no FLOP rule in mmengine): {", ".join(stats["uncounted"]) or "none"}')
 
 
 if __name__ == '__main__':
-    main()
+    report_errors(main)

@@ -1,5 +1,9 @@
-"""Training hooks: A-Softmax lambda annealing, per-epoch reseeding for exact resume."""
+"""Training hooks: A-Softmax lambda annealing, per-epoch reseeding for exact resume, the loss guard,
+atomic checkpoints."""
 from .asoftmax_lambda_hook import ASoftmaxLambdaHook, set_asoftmax_lambda
+from .atomic_checkpoint_hook import AtomicCheckpointHook, atomic_local_writes, atomic_write_bytes
 from .epoch_seed_hook import EpochSeedHook
+from .loss_guard_hook import LossDivergedError, LossGuardHook
 
-__all__ = ['ASoftmaxLambdaHook', 'set_asoftmax_lambda', 'EpochSeedHook']
+__all__ = ['ASoftmaxLambdaHook', 'set_asoftmax_lambda', 'EpochSeedHook', 'LossGuardHook', 'LossDivergedError',
+           'AtomicCheckpointHook', 'atomic_local_writes', 'atomic_write_bytes']

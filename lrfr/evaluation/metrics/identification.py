@@ -59,6 +59,8 @@ class IdentificationMetric(BaseMetric):
             ``distractor.mat`` there (:func:`~lrfr.evaluation.reporting.export_mat`).
             Defaults to None.
         plot_dir (str, optional): write ``cmc.png`` and ``pr.png`` there. Defaults to None.
+        plot_title (str, optional): what the plots show, added to their titles (``tools/test.py``
+            names the config and checkpoint). Defaults to None.
         per_probe_file (str, optional): write each probe's dataset index, file, label,
             AP and first-match rank as JSON
             (:func:`~lrfr.evaluation.reporting.write_per_probe_json`). Defaults to None.
@@ -81,6 +83,7 @@ class IdentificationMetric(BaseMetric):
                  device: Optional[str] = None,
                  export_mat_dir: Optional[str] = None,
                  plot_dir: Optional[str] = None,
+                 plot_title: Optional[str] = None,
                  per_probe_file: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
@@ -99,6 +102,7 @@ class IdentificationMetric(BaseMetric):
         self.device = device
         self.export_mat_dir = export_mat_dir
         self.plot_dir = plot_dir
+        self.plot_title = plot_title
         self.per_probe_file = per_probe_file
         self.last_result: Optional[Dict[str, Any]] = None
 
@@ -164,8 +168,9 @@ class IdentificationMetric(BaseMetric):
             written += sorted(export_mat(self.export_mat_dir, probe_feats, gallery_feats,
                                          gallery_labels).values())
         if self.plot_dir:
-            written += [plot_cmc(result, osp.join(self.plot_dir, 'cmc.png')),
-                        plot_pr(result, osp.join(self.plot_dir, 'pr.png'))]
+            suffix = f'\n{self.plot_title}' if self.plot_title else ''
+            written += [plot_cmc(result, osp.join(self.plot_dir, 'cmc.png'), title='CMC' + suffix),
+                        plot_pr(result, osp.join(self.plot_dir, 'pr.png'), title='Precision-Recall' + suffix)]
         if self.per_probe_file:
             written.append(write_per_probe_json(
                 self.per_probe_file, result, [r['sample_idx'] for r in probe],

@@ -1,0 +1,221 @@
+"""Stop (or skip the step of) a training run whose loss turns non-finite or spikes far above its running median."""
+import logging
+from collections import deque
+from typing import Callable, Deque, Dict, List, Optional, Tuple
+
+import torch
+from mmengine.dist import all_reduce, get_world_size
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+
+from lrfr.errors import LRFRError
+from lrfr.registry import HOOKS
+
+ACTIONS = ('stop', 'skip')
+
+
+class LossDivergedError(LRFRError, RuntimeError):
+    """Raised by :class:`LossGuardHook` when a run's loss is non-finite or spikes (one-line message; the tools
+    print it as their one ``error:`` line)."""
+
+
+def loss_terms(log_vars: Dict[str, torch.Tensor]) -> Dict[str, float]:
+    """The scalar loss entries of a model's ``log_vars`` (``loss`` and every key containing ``'loss'``).
+
+    Under distributed training each value is averaged over the ranks, so every rank takes the same decision
+    (a rank skipping its backward alone would hang DDP's gradient all-reduce).
+    """
+    names = [k for k, v in log_vars.items() if 'loss' in k and torch.is_tensor(v) and v.numel() == 1]
+    if not names:
+        return {}
+    values = torch.stack([log_vars[k].detach().float().reshape(()) for k in names])
+    if get_world_size() > 1:
+        all_reduce(values, op='mean')
+    return dict(zip(names, values.tolist()))
+
+
+class RunningMedian:
+    """Median of the last ``window`` accepted values (a plain sorted copy: windows are small)."""
+
+    def __init__(self, window: int) -> None:
+        self.values: Deque[float] = deque(maxlen=window)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def push(self, value: float) -> None:
+        self.values.append(value)
+
+    def median(self) -> float:
+        ordered = sorted(self.values)
+        n = len(ordered)
+        return ordered[n // 2] if n % 2 else 0.5 * (ordered[n // 2 - 1] + ordered[n // 2])
+
+
+@HOOKS.register_module()
+class LossGuardHook(Hook):
+    """Detect a diverging run before its update lands, and stop it (or skip the update) with one clear error.
+
+    At every training iteration the loss entries of the model's ``log_vars`` (the total ``loss`` and each key
+    holding ``'loss'``, e.g. ``loss_cls``, ``loss_center``, ``loss_sr``) are checked *before* the optimiser
+    step:
+
+    * any non-finite entry (``nan``/``inf``) is bad at once;
+    * after ``warmup`` accepted iterations, the total loss is bad when it exceeds ``ratio`` times the median
+      of the last ``window`` accepted totals, and that median by more than ``min_delta`` as well (a loss
+      near zero, e.g. a classifier that fits its batch, legitimately jumps by large factors). The error
+      names the term that grew most above its own median (the one responsible for the spike), its value
+      and that median.
+
+    ``action='stop'`` raises :class:`LossDivergedError` naming the iteration (1-based, as the log prints it),
+    the term, its value vs its running median, and the last checkpoint the run saved (or "none saved yet").
+    ``action='skip'`` leaves the parameters and optimiser state untouched for that iteration (no backward,
+    no step), logs a warning, and raises once more than ``max_skips`` steps were skipped. Buffers updated in
+    the forward pass (CenterLoss centres) are not rolled back.
+
+    The hook runs after the step in mmengine's loop, so it checks from inside ``train_step``: for the length
+    of training it wraps the model's ``parse_losses`` (which sees every loss term) and the optimiser
+    wrapper's ``update_params`` (which it can veto) on those two instances, and restores them after training.
+    This needs no special optimiser-wrapper type, so it works with ``OptimWrapper`` and ``AmpOptimWrapper``.
+    The spike rule follows common divergence guards (e.g. the loss-spike skipping of large-model training
+    recipes); the running median is robust to the noisy single batches that a mean would follow.
+
+    Args:
+        ratio (float): a total loss above ``ratio * running median`` is a spike. Defaults to 10.
+        window (int): number of recent accepted iterations the median covers. Defaults to 100.
+        warmup (int): accepted iterations before spikes are checked (non-finite values always are).
+            Defaults to 50.
+        min_delta (float): a spike must also exceed the median by this much. Defaults to 0.1.
+        action (str): ``'stop'`` or ``'skip'``. Defaults to ``'stop'``.
+        max_skips (int): with ``'skip'``, the run stops at the ``max_skips + 1``-th bad step. Defaults to 10.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, ratio: float = 10.0, window: int = 100, warmup: int = 50, action: str = 'stop',
+                 max_skips: int = 10, min_delta: float = 0.1) -> None:
+        if not ratio > 1.0:
+            raise ValueError(f'LossGuardHook: ratio must be > 1, got {ratio}')
+        for name, value, minimum in (('window', window, 1), ('warmup', warmup, 0), ('max_skips', max_skips, 0)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise ValueError(f'LossGuardHook: {name} must be an int >= {minimum}, got {value!r}')
+        if not min_delta >= 0.0:
+            raise ValueError(f'LossGuardHook: min_delta must be >= 0, got {min_delta}')
+        if action not in ACTIONS:
+            raise ValueError(f'LossGuardHook: action must be one of {ACTIONS}, got {action!r}')
+        self.ratio = float(ratio)
+        self.window = window
+        self.warmup = warmup
+        self.action = action
+        self.max_skips = max_skips
+        self.min_delta = float(min_delta)
+        self.skipped = 0
+        self._medians: Dict[str, RunningMedian] = {}
+        self._accepted = 0
+        self._veto: Optional[str] = None
+        self._active = False
+        self._runner = None
+        self._ckpt_at_start: Optional[str] = None
+        self._resumed_from: Optional[str] = None
+        self._patched: List[Tuple[object, str]] = []
+
+    # -- the checks -------------------------------------------------------------------------------------------
+    def _median(self, name: str) -> RunningMedian:
+        if name not in self._medians:
+            self._medians[name] = RunningMedian(self.window)
+        return self._medians[name]
+
+    def diagnose(self, terms: Dict[str, float]) -> Optional[str]:
+        """Why these loss terms are bad (a phrase naming the term, its value and its median), or None.
+
+        Accepted terms enter the running medians; bad ones do not.
+        """
+        bad = [name for name, value in terms.items() if not torch.isfinite(torch.tensor(value))]
+        if bad:
+            name = next((n for n in bad if n != 'loss'), bad[0])
+            return f'{name} = {terms[name]} is non-finite'
+        total = terms.get('loss')
+        if total is not None and self._accepted >= self.warmup:
+            median = self._median('loss').median()
+            if median > 0 and total > self.ratio * median and total - median > self.min_delta:
+                # the term that grew most above its own median carries the spike
+                growth = {n: v - self._median(n).median() for n, v in terms.items()
+                          if n != 'loss' and len(self._median(n))}
+                name = max(growth, key=growth.get) if growth else 'loss'
+                value, term_median = terms[name], self._median(name).median()
+                return (f'{name} = {value:.4g} is {value / max(term_median, 1e-12):.3g}x its running median '
+                        f'{term_median:.4g} (total loss {total:.4g} > {self.ratio:g} x median {median:.4g})')
+        for name, value in terms.items():
+            self._median(name).push(value)
+        self._accepted += 1
+        return None
+
+    def _message(self, reason: str) -> str:
+        runner = self._runner
+        ckpt = runner.message_hub.get_info('last_ckpt') if runner is not None else None
+        if ckpt == self._ckpt_at_start:  # nothing saved by this run: only a resumed-from checkpoint counts
+            ckpt = self._resumed_from
+        where = f'iteration {runner.iter + 1}' if runner is not None else 'this iteration'
+        return (f'LossGuardHook: training diverged at {where}: {reason}; last good checkpoint: '
+                f'{ckpt or "none saved yet"}')
+
+    def check(self, log_vars: Dict[str, torch.Tensor]) -> None:
+        """Check one iteration's ``log_vars``: raise (stop), or mark the coming update to be skipped."""
+        reason = self.diagnose(loss_terms(log_vars))
+        if reason is None:
+            return
+        message = self._message(reason)
+        if self.action == 'stop':
+            raise LossDivergedError(message)
+        self.skipped += 1
+        if self.skipped > self.max_skips:
+            raise LossDivergedError(f'{message}; {self.skipped} bad steps, more than max_skips={self.max_skips}')
+        print_log(f'{message}; optimiser step skipped ({self.skipped}/{self.max_skips} allowed)',
+                  logger='current', level=logging.WARNING)
+        self._veto = reason
+
+    # -- the wrappers -----------------------------------------------------------------------------------------
+    def _wrap_parse_losses(self, original: Callable) -> Callable:
+        def parse_losses(losses):
+            loss, log_vars = original(losses)
+            if self._active:
+                self.check(log_vars)
+            return loss, log_vars
+        return parse_losses
+
+    def _wrap_update_params(self, original: Callable) -> Callable:
+        def update_params(loss, *args, **kwargs):
+            if self._veto is not None:
+                self._veto = None
+                return None  # no backward, no step: parameters and momentum stay as they were
+            return original(loss, *args, **kwargs)
+        return update_params
+
+    def _patch(self, obj: object, name: str, wrapper: Callable) -> None:
+        setattr(obj, name, wrapper(getattr(obj, name)))
+        self._patched.append((obj, name))
+
+    def before_train(self, runner) -> None:
+        self._runner = runner
+        # mmengine shares one MessageHub between runners of the same name and second, and restores
+        # 'last_ckpt' on resume: a checkpoint counts if this run saved it, or if the run resumed from it
+        self._ckpt_at_start = runner.message_hub.get_info('last_ckpt')
+        resumed = getattr(runner, '_resume', False)
+        self._resumed_from = (getattr(runner, '_load_from', None) or self._ckpt_at_start) if resumed else None
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        self._patch(model, 'parse_losses', self._wrap_parse_losses)
+        self._patch(runner.optim_wrapper, 'update_params', self._wrap_update_params)
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        self._active, self._veto = True, None
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        self._active, self._veto = False, None
+        if self.action == 'skip':
+            runner.message_hub.update_scalar('train/skipped_steps', self.skipped)
+
+    def after_train(self, runner) -> None:
+        while self._patched:
+            obj, name = self._patched.pop()
+            delattr(obj, name)  # the instance attribute hid the class method: back to it

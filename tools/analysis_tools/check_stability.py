@@ -1,0 +1,315 @@
+"""Train configs for a few seeds and report, per run, whether the loss ever spikes.
+
+    python tools/analysis_tools/check_stability.py CONFIG [CONFIG ...] --seeds 3 [--iters N] [--batch-size B]
+
+(``--first-seed K`` runs seeds K..K+2 instead, to split the work.)
+
+Every run trains the config as shipped, except: ``train_cfg.max_iters`` (``--iters``; default: the config's
+own), the train batch (``--batch-size``, with an SGD learning rate scaled linearly to it, Goyal et al. 2017;
+Adam's is kept), no validation, no checkpoint but the final one, main-process loading. Full-size configs
+read their datasets from a demo tree instead of CelebA/TinyFace (``--data-root``): ``TinyFaceDataset`` reads
+its TinyFace layout as is, ``CelebADataset`` becomes the demo's HR face folder with the same pipeline.
+A ``work_dirs/<name>/final.pth`` reference (``load_from``, a ``Pretrained`` ``init_cfg``) is replaced by the
+same seed's checkpoint of ``<name>`` when ``<name>`` is among the CONFIGs (they are trained in dependency
+order) or was left in ``--work-dir`` by an earlier invocation with the same ``--iters``, and dropped otherwise
+(the stage then starts from scratch: its ``from`` column says ``scratch``, else ``config``). ``--out`` is
+rewritten after every run.
+
+Per run the table gives the first and final loss (means of the first and last 5 iterations), the largest
+loss and its iteration, the largest ratio of a 5-iteration moving mean to the median of the 50 iterations
+before it (after 20 iterations), the largest gradient norm and the share of steps that clipping shortened.
+A run is flagged ``SPIKE`` when that ratio exceeds ``--spike-ratio`` (default 2) and ``DIVERGED`` when
+LossGuardHook stopped it. The JSON written with ``--out`` holds every loss, for plots.
+"""
+import argparse
+import copy
+import json
+import math
+import os
+import os.path as osp
+import re
+import statistics
+import sys
+import time
+from typing import Dict, List, Optional
+
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+import lrfr  # noqa: E402,F401  (registers lrfr's modules)
+from lrfr.engine.hooks import LossDivergedError  # noqa: E402
+from lrfr.utils.config_utils import fill_sampler_length  # noqa: E402
+
+REF_RE = re.compile(r'^work_dirs/(?P<name>[^/]+)/final\.pth$')
+SMOOTH, WINDOW, SKIP = 5, 50, 20
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train configs on a few seeds and flag loss spikes')
+    parser.add_argument('configs', nargs='+', help='config files')
+    parser.add_argument('--seeds', type=int, default=3, help='number of seeds (default 3)')
+    parser.add_argument('--first-seed', type=int, default=0, help='seeds FIRST..FIRST+N-1 (default 0)')
+    parser.add_argument('--iters', type=int, help="iterations per run (default: the config's max_iters)")
+    parser.add_argument('--batch-size', type=int, help='train batch (SGD lr scaled linearly to it)')
+    parser.add_argument('--data-root', default='data/demo_tinyface',
+                        help='demo tree that full-size configs read instead of CelebA/TinyFace')
+    parser.add_argument('--work-dir', default='work_dirs/stability', help='runs go to WORK_DIR/<config>/seed<k>')
+    parser.add_argument('--threads', type=int, default=1, help='torch threads (default 1)')
+    parser.add_argument('--spike-ratio', type=float, default=2.0, help='flag a run above this ratio (default 2)')
+    parser.add_argument('--out', help='write the per-run records (every loss included) to this JSON file')
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f'--seeds must be >= 1, got {args.seeds}')
+    for name in ('iters', 'batch_size', 'threads'):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1, got {value}')
+    return args
+
+
+def stem(path: str) -> str:
+    return osp.splitext(osp.basename(path))[0]
+
+
+# -- the statistics ------------------------------------------------------------------------------------------------
+def spike_stats(losses: List[float], smooth: int = SMOOTH, window: int = WINDOW, skip: int = SKIP) -> dict:
+    """First/final/max loss and the largest ratio of a ``smooth``-iteration moving mean to the median of the
+    ``window`` raw losses before it (from iteration ``skip`` on; 0 when the run is shorter)."""
+    n = len(losses)
+    finite = [v for v in losses if math.isfinite(v)]
+    stats = dict(iters=n, first=statistics.fmean(losses[:smooth]) if n else math.nan,
+                 final=statistics.fmean(losses[-smooth:]) if n else math.nan,
+                 max=max(finite) if finite else math.nan,
+                 argmax=(losses.index(max(finite)) + 1) if finite else 0, max_ratio=0.0, ratio_at=0)
+    for end in range(max(skip, smooth), n + 1):
+        recent = losses[end - smooth:end]
+        before = losses[max(0, end - smooth - window):end - smooth]
+        if not before:
+            continue
+        median = statistics.median(before)
+        ratio = statistics.fmean(recent) / median if median > 0 else math.inf
+        if ratio > stats['max_ratio']:
+            stats['max_ratio'], stats['ratio_at'] = ratio, end
+    return stats
+
+
+class RecordHook(Hook):
+    """The total loss and gradient norm of every training iteration."""
+
+    priority = 'LOWEST'
+
+    def __init__(self) -> None:
+        self.losses: List[float] = []
+        self.grad_norms: List[float] = []
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self.losses.append(float(outputs['loss'].detach()))
+        scalar = runner.message_hub.log_scalars.get('train/grad_norm')
+        if scalar is not None and len(scalar.data[0]) and runner.optim_wrapper.clip_grad_kwargs:
+            self.grad_norms.append(float(scalar.current()))
+
+
+# -- the config --------------------------------------------------------------------------------------------------
+def retarget(dataset: dict, data_root: str) -> dict:
+    """Point a dataset config (ConcatDataset included) at the demo tree (see the module docstring)."""
+    dataset = copy.deepcopy(dataset)
+    if dataset['type'] == 'ConcatDataset':
+        dataset['datasets'] = [retarget(d, data_root) for d in dataset['datasets']]
+    elif dataset['type'] == 'CelebADataset':
+        dataset = dict(type='DemoHRFaceDataset', data_root=data_root, pipeline=dataset['pipeline'],
+                       **({'branch': dataset['branch']} if 'branch' in dataset else {}))
+    elif dataset['type'] in ('TinyFaceDataset', 'DemoTinyFaceDataset', 'DemoHRFaceDataset'):
+        dataset['data_root'] = data_root
+    else:
+        raise KeyError(f'check_stability: no demo stand-in for dataset type {dataset["type"]!r}')
+    return dataset
+
+
+def relink(node, checkpoints: Dict[str, str], missing: List[str]):
+    """``node`` with ``work_dirs/<name>/final.pth`` references mapped to ``checkpoints`` (or removed)."""
+    if isinstance(node, dict):
+        if node.get('type') == 'Pretrained' and isinstance(node.get('checkpoint'), str):
+            match = REF_RE.match(node['checkpoint'])
+            if match:
+                if match['name'] not in checkpoints:
+                    missing.append(match['name'])
+                    return None
+                return {**node, 'checkpoint': checkpoints[match['name']]}
+        out = {k: relink(v, checkpoints, missing) for k, v in node.items()}
+        return {k: v for k, v in out.items() if not (k == 'init_cfg' and v is None)}
+    if isinstance(node, list):
+        return [relink(v, checkpoints, missing) for v in node]
+    return node
+
+
+class EarlierRuns(dict):
+    """This seed's finished stages; a stage not run by this invocation is looked up in ``work_dir``, where an
+    earlier invocation with the same ``--iters`` may have left its final checkpoint."""
+
+    def __init__(self, work_dir: str, seed: int, iters: Optional[int]) -> None:
+        super().__init__()
+        self.work_dir, self.seed, self.iters = work_dir, seed, iters
+
+    def __missing__(self, name: str) -> str:
+        if self.iters:
+            path = osp.join(self.work_dir, name, f'seed{self.seed}', f'iter_{self.iters}.pth')
+            if osp.isfile(path):
+                return path
+        raise KeyError(name)
+
+    def get(self, name, default=None):
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __contains__(self, name) -> bool:
+        return self.get(name) is not None
+
+
+def make_config(path: str, seed: int, args: argparse.Namespace, checkpoints: Dict[str, str]) -> tuple:
+    """The run's config and the names of upstream stages it could not start from."""
+    cfg = Config.fromfile(path)
+    missing: List[str] = []
+    cfg.model = relink(cfg.model.to_dict(), checkpoints, missing)
+    load_from = cfg.get('load_from')
+    if isinstance(load_from, str) and REF_RE.match(load_from):
+        name = REF_RE.match(load_from)['name']
+        cfg.load_from = checkpoints.get(name)
+        if cfg.load_from is None:
+            missing.append(name)
+    if cfg.get('custom_hooks'):
+        cfg.custom_hooks = list(cfg.custom_hooks)
+    cfg.resume = False
+    cfg.work_dir = osp.join(args.work_dir, stem(path), f'seed{seed}')
+    cfg.experiment_name = f'{stem(path)}_seed{seed}_{time.time_ns()}'
+    cfg.randomness = dict(seed=seed, deterministic=False)
+    cfg.log_level = 'WARNING'
+    if args.iters:
+        cfg.train_cfg.max_iters = args.iters
+    cfg.train_cfg.val_interval = 10 ** 9
+    for key in ('val_dataloader', 'val_evaluator', 'val_cfg', 'test_dataloader', 'test_evaluator', 'test_cfg'):
+        cfg[key] = None
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=10 ** 9,
+                                        save_last=True, max_keep_ckpts=1, save_best=None)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=10 ** 9)
+    loader = cfg.train_dataloader
+    loader.dataset = retarget(loader.dataset.to_dict(), args.data_root)
+    loader.num_workers, loader.persistent_workers = 0, False
+    if args.batch_size and args.batch_size != loader.batch_size:
+        optimizer = cfg.optim_wrapper.optimizer
+        if optimizer.type == 'SGD':
+            optimizer.lr = optimizer.lr * args.batch_size / loader.batch_size
+        loader.batch_size = args.batch_size
+        if 'batch_size' in loader.sampler:
+            loader.sampler.batch_size = args.batch_size
+    fill_sampler_length(cfg)
+    return cfg, missing
+
+
+def order_by_dependency(paths: List[str]) -> List[str]:
+    """Producers of ``work_dirs/<name>/final.pth`` before the configs that start from them."""
+    names = {stem(p): p for p in paths}
+    deps = {}
+    for p in paths:
+        text = open(p, encoding='utf-8').read() + repr(Config.fromfile(p).to_dict())
+        deps[stem(p)] = sorted({m for m in re.findall(r'work_dirs/([^/\'"]+)/final\.pth', text) if m in names})
+    ordered: List[str] = []
+
+    def visit(name: str, trail: tuple) -> None:
+        if name in trail:
+            raise ValueError(f'check_stability: circular checkpoint dependency through {name}')
+        if name not in ordered:
+            for dep in deps[name]:
+                visit(dep, trail + (name,))
+            ordered.append(name)
+
+    for p in paths:
+        visit(stem(p), ())
+    return [names[n] for n in ordered]
+
+
+# -- the runs ----------------------------------------------------------------------------------------------------
+def run_one(path: str, seed: int, args: argparse.Namespace, checkpoints: Dict[str, str]) -> dict:
+    cfg, missing = make_config(path, seed, args, checkpoints)
+    record = RecordHook()
+    runner = Runner.from_cfg(cfg)
+    runner.register_hook(record)
+    status, start = 'ok', time.perf_counter()
+    try:
+        runner.train()
+    except LossDivergedError as err:
+        status = 'DIVERGED'
+        runner.logger.error(str(err))
+    wall = time.perf_counter() - start
+    stats = spike_stats(record.losses)
+    max_norm = (runner.optim_wrapper.clip_grad_kwargs or {}).get('max_norm')
+    clipped = sum(g > max_norm for g in record.grad_norms) / len(record.grad_norms) \
+        if max_norm and record.grad_norms else 0.0
+    if status == 'ok' and stats['max_ratio'] > args.spike_ratio:
+        status = 'SPIKE'
+    final = osp.join(cfg.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
+    return dict(config=stem(path), seed=seed, batch=cfg.train_dataloader.batch_size,
+                lr=cfg.optim_wrapper.optimizer.lr, start='scratch' if missing else 'config',
+                max_grad_norm=max(record.grad_norms, default=math.nan), clipped=clipped, status=status,
+                wall_s=wall, losses=record.losses,
+                final_ckpt=final if status != 'DIVERGED' and osp.isfile(final) else None, **stats)
+
+
+def fmt(value: float) -> str:
+    return f'{value:.3g}' if math.isfinite(value) else str(value)
+
+
+def table(records: List[dict]) -> str:
+    """The markdown table of the runs."""
+    head = ('| config | seed | batch | lr | from | iters | first loss | final loss | max loss (iter) | '
+            'max ratio to median (iter) | max grad norm | clipped | status |')
+    lines = [head, '|' + '---|' * head.count(' | ') + '---|']
+    for r in records:
+        lines.append(f"| {r['config']} | {r['seed']} | {r['batch']} | {r['lr']:.3g} | {r['start']} | {r['iters']} "
+                     f"| {fmt(r['first'])} | {fmt(r['final'])} | {fmt(r['max'])} ({r['argmax']}) "
+                     f"| {r['max_ratio']:.2f} ({r['ratio_at']}) | {fmt(r['max_grad_norm'])} "
+                     f"| {100 * r['clipped']:.0f} % | {r['status']} |")
+    return '\n'.join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> List[dict]:
+    args = parse_args(argv)
+    for path in args.configs:
+        if not osp.isfile(path):
+            raise SystemExit(f'check_stability: config file not found: {path}')
+    torch.set_num_threads(args.threads)
+    records: List[dict] = []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        checkpoints = EarlierRuns(args.work_dir, seed, args.iters)  # this seed's finished stages
+        for path in order_by_dependency(args.configs):
+            record = run_one(path, seed, args, checkpoints)
+            if record['final_ckpt']:
+                checkpoints[stem(path)] = record['final_ckpt']
+            records.append(record)
+            if args.out:  # after every run, so an interrupted check keeps what it measured
+                write_json(args.out, records)
+            print(f"{record['config']} seed {seed}: {record['status']}, final loss {fmt(record['final'])}, "
+                  f"max ratio {record['max_ratio']:.2f}, {record['wall_s']:.0f} s", flush=True)
+    records.sort(key=lambda r: (args.configs.index(next(p for p in args.configs if stem(p) == r['config'])),
+                                r['seed']))
+    print(table(records))
+    if args.out:
+        write_json(args.out, records)
+    return records
+
+
+def write_json(path: str, records: List[dict]) -> None:
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(records, f, indent=1)
+
+
+if __name__ == '__main__':
+    main()
