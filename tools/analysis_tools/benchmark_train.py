@@ -271,7 +271,12 @@ def run_plain(cfg: Config, model: torch.nn.Module, samples: List[dict], args: ar
               device: str) -> List[float]:
     """Start times of ``args.iters + 1`` iterations of a hand-written loop over the same modules and batch."""
     optimizer = build_optim_wrapper(model, ConfigDict(cfg.optim_wrapper, type='OptimWrapper')).optimizer
-    schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=optimizer)) for s in cfg.get('param_scheduler', [])]
+    # A scheduler without `end` (e.g. the demo's cosine) ends at the run's max_iters: the Runner fills it in, so
+    # this loop does the same for the steps it takes (a Runner run of that many iterations follows this LR curve).
+    steps = args.warmup + args.iters
+    schedulers = [PARAM_SCHEDULERS.build(dict({'end': steps}, **s, optimizer=optimizer)
+                                         if not s.get('by_epoch', True) else dict(s, optimizer=optimizer))
+                  for s in cfg.get('param_scheduler', [])]
     clip = dict(cfg.optim_wrapper.get('clip_grad') or {})  # mmengine's: type 'norm' (default) or 'value'
     clip_grad = torch.nn.utils.clip_grad_value_ if clip.pop('type', 'norm') == 'value' else \
         torch.nn.utils.clip_grad_norm_
