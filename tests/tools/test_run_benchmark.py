@@ -29,6 +29,8 @@ if cfg.get('fail'):
     sys.exit(1)
 with open(os.path.join(a.work_dir, 'final.pth'), 'w') as f:
     f.write(f"seed={cfg.randomness.seed} load_from={cfg.get('load_from')} options={a.cfg_options}")
+with open(os.path.join(a.work_dir, 'threads.txt'), 'w') as f:
+    f.write(os.environ.get('OMP_NUM_THREADS', 'unset') + ' ' + os.environ.get('MKL_NUM_THREADS', 'unset'))
 '''
 
 FAKE_TEST = '''
@@ -100,7 +102,8 @@ CONFIGS = ['configs/joint.py', 'configs/fr.py', 'configs/untrained.py', 'configs
 
 
 def test_every_seed_reruns_the_chain_with_its_own_checkpoints(driver, capsys):
-    driver.main([*CONFIGS, '--seeds', '2', '--out', 'table.md', '--cfg-options', 'train_cfg.max_iters=4'])
+    driver.main([*CONFIGS, '--seeds', '2', '--jobs', '1', '--out', 'table.md', '--cfg-options',
+                 'train_cfg.max_iters=4'])
     out = capsys.readouterr().out
     for seed in (0, 1):
         # The dumped per-seed config: its seed, and the earlier stage of the same seed.
@@ -120,6 +123,29 @@ def test_every_seed_reruns_the_chain_with_its_own_checkpoints(driver, capsys):
     assert '| Joint | 2 |' in table and '| FR (FR-only baseline) | 2 |' in table
     assert 'Joint beats the untrained reference' in table
     assert 'total time:' in out and 'table written to table.md' in out
+
+
+def test_seed_chains_side_by_side_give_the_same_results(driver, capsys):
+    """--jobs 2: the two seeds' chains run at once, each in dependency order, each child pinned to --threads;
+    the checkpoints and the table are those of one chain after the other."""
+    driver.main([*CONFIGS, '--seeds', '2', '--jobs', '1', '--out', 'serial.md', '--cfg-options',
+                 'train_cfg.max_iters=4'])
+    serial = {seed: open(f'work_dirs/joint/seed{seed}/final.pth').read() for seed in (0, 1)}
+    driver.main([*CONFIGS, '--seeds', '2', '--jobs', '2', '--threads', '3', '--out', 'parallel.md',
+                 '--cfg-options', 'train_cfg.max_iters=4'])
+    out = capsys.readouterr().out
+    for seed in (0, 1):
+        assert open(f'work_dirs/joint/seed{seed}/final.pth').read() == serial[seed]
+        assert open(f'work_dirs/fr/seed{seed}/threads.txt').read() == '3 3'
+    strip = [line for line in open('serial.md').read().splitlines() if 'total time' not in line]
+    assert strip == [line for line in open('parallel.md').read().splitlines() if 'total time' not in line]
+    assert '2 at a time, 3 thread(s) each' in out
+
+
+def test_threads_and_jobs_must_be_positive(driver):
+    for flag in ('--jobs', '--threads'):
+        with pytest.raises(SystemExit, match=f'run_benchmark: {flag} must be at least 1, got 0'):
+            driver.main([*CONFIGS, flag, '0'])
 
 
 def test_skip_existing_reuses_completed_stages_per_seed(driver, capsys):

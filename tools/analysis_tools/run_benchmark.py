@@ -14,11 +14,13 @@ line shows stage, seed, iteration, loss and ETA. The table (mean ± std over see
 against the FR-only row) comes from ``benchmark_table.py``, which reads the same results files.
 """
 import argparse
+import concurrent.futures
 import os
 import os.path as osp
 import re
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, TextIO
@@ -28,6 +30,8 @@ from mmengine.config import Config
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 WORK_ROOT = 'work_dirs'  # configs refer to earlier stages as work_dirs/<config name>/final.pth
 PLAIN_INTERVAL_S = 10.0  # not a terminal (CI, a pipe): one progress line this often
+#: Read by torch (intra-op threads), OpenMP and MKL when a process starts.
+THREAD_VARIABLES = ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')
 
 
 class StageError(RuntimeError):
@@ -46,6 +50,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='overrides passed to every train and test run, e.g. train_cfg.max_iters=20')
     parser.add_argument('--skip-existing', action='store_true',
                         help='reuse stages whose seed folder already has final.pth (and results.json for rows)')
+    parser.add_argument('--jobs', type=int, default=None,
+                        help='seed chains run side by side (default: min(CPU cores, seeds)); each seed\'s stages '
+                             'stay in order')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='CPU threads of every training/test process (default 1). Fixed, so that the table '
+                             'does not depend on the machine\'s core count: the same seed and thread count give '
+                             'the same numbers')
     parser.add_argument('--debug', action='store_true', help='show tracebacks instead of one-line errors')
     return parser.parse_args(argv)
 
@@ -161,8 +172,13 @@ class Progress:
         self.tty = bool(getattr(self.stream, 'isatty', lambda: False)())
         self.last = -float('inf')
         self.width = 0
+        self.lock = threading.Lock()  # seed chains running side by side share the line
 
     def status(self, text: str) -> None:
+        with self.lock:
+            self._status(text)
+
+    def _status(self, text: str) -> None:
         now = self.clock()
         if self.tty:
             self.stream.write('\r' + text.ljust(self.width))
@@ -177,6 +193,10 @@ class Progress:
 
     def line(self, text: str) -> None:
         """A permanent line (stage done, summary)."""
+        with self.lock:
+            self._line(text)
+
+    def _line(self, text: str) -> None:
         if self.tty and self.width:
             self.stream.write('\r' + ' ' * self.width + '\r')
             self.width = 0
@@ -185,10 +205,16 @@ class Progress:
         self.last = -float('inf')  # the next status line shows at once
 
 
-def run_stage(cmd: List[str], log_file: str, label: str, progress: Progress, config: str) -> None:
-    """Run a tool on ``config``, copying its output to ``log_file`` and its progress to the status line."""
+def run_stage(cmd: List[str], log_file: str, label: str, progress: Progress, config: str,
+              threads: Optional[int] = None) -> None:
+    """Run a tool on ``config``, copying its output to ``log_file`` and its progress to the status line.
+
+    ``threads`` pins the child's CPU threads (torch, OpenMP, MKL read these variables at start-up).
+    """
     env = {**os.environ, 'PYTHONPATH': REPO + os.pathsep + os.environ.get('PYTHONPATH', ''),
            'PYTHONUNBUFFERED': '1'}  # lines reach the log (and the status line) as they are printed
+    if threads is not None:
+        env.update({name: str(threads) for name in THREAD_VARIABLES})
     progress.line(f'{label}: running, log {log_file}')
     with open(log_file, 'w', encoding='utf-8') as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
@@ -228,7 +254,7 @@ class Stage:
 
 
 def run_one(stage: Stage, label: str, cfg_options: List[str], skip_existing: bool,
-            progress: Progress) -> Optional[str]:
+            progress: Progress, threads: Optional[int] = None) -> Optional[str]:
     """Train and test one config for one seed; return its results JSON (None: not a table row)."""
     work_dir = seed_dir(stage.config, stage.seed)
     final, results = osp.join(work_dir, 'final.pth'), osp.join(work_dir, 'results.json')
@@ -250,7 +276,7 @@ def run_one(stage: Stage, label: str, cfg_options: List[str], skip_existing: boo
         parts.append('training reused')
     elif stage.trained:
         run_stage([sys.executable, osp.join(REPO, 'tools', 'train.py'), config_file, '--work-dir', work_dir,
-                   *options], osp.join(work_dir, 'train.log'), label, progress, stage.config)
+                   *options], osp.join(work_dir, 'train.log'), label, progress, stage.config, threads)
         if not osp.isfile(final):
             raise StageError(f'{label}: training of {stage.config} ended without {final}; '
                              f'full log: {osp.join(work_dir, "train.log")}')
@@ -260,7 +286,7 @@ def run_one(stage: Stage, label: str, cfg_options: List[str], skip_existing: boo
         checkpoint = [final] if stage.trained else ['--random-init']
         run_stage([sys.executable, osp.join(REPO, 'tools', 'test.py'), config_file, *checkpoint,
                    '--work-dir', work_dir, '--out', results, '--no-plots', *options],
-                  osp.join(work_dir, 'test.log'), label + ' [test]', progress, stage.config)
+                  osp.join(work_dir, 'test.log'), label + ' [test]', progress, stage.config, threads)
         parts.append(f'tested in {time.time() - start:.0f} s')
     progress.line(f'{label}: {", ".join(parts)} (logs in {work_dir})')
     return results if stage.tested else None
@@ -296,20 +322,46 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 def _main(args: argparse.Namespace) -> None:
     stages = plan(args.configs, args.seeds)
+    if args.threads < 1:
+        raise ValueError(f'--threads must be at least 1, got {args.threads}')
+    jobs = args.jobs if args.jobs is not None else max(1, min(os.cpu_count() or 1, args.seeds))
+    if jobs < 1:
+        raise ValueError(f'--jobs must be at least 1, got {jobs}')
     progress = Progress()
     start = time.time()
-    results: List[str] = []
-    for k, stage in enumerate(stages, 1):
-        label = f'stage {k}/{len(stages)} {stem(stage.config)} seed {stage.seed}'
-        path = run_one(stage, label, args.cfg_options, args.skip_existing, progress)
-        if path is not None:
-            results.append(path)
+    labels = {id(stage): f'stage {k}/{len(stages)} {stem(stage.config)} seed {stage.seed}'
+              for k, stage in enumerate(stages, 1)}
+    chains: Dict[int, List[Stage]] = {}
+    for stage in stages:  # plan() lists every seed's stages in dependency order
+        chains.setdefault(stage.seed, []).append(stage)
+    failed = threading.Event()  # a failing chain stops the others at their next stage
+
+    def run_chain(chain: List[Stage]) -> List[str]:
+        found = []
+        for stage in chain:
+            if failed.is_set():
+                break
+            try:
+                path = run_one(stage, labels[id(stage)], args.cfg_options, args.skip_existing, progress,
+                               args.threads)
+            except BaseException:
+                failed.set()
+                raise
+            if path is not None:
+                found.append(path)
+        return found
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_chain, chains[seed]) for seed in sorted(chains)]
+        per_seed = [future.result() for future in futures]  # re-raises the first failing chain's error
+    results: List[str] = [path for paths in per_seed for path in paths]
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
     import benchmark_table  # the table tool: one implementation for both tools
     rows = benchmark_table.load_rows(results)
     print(benchmark_table.render(rows, args.baseline, title=' Table 5 layout '))
     minutes, seconds = divmod(int(time.time() - start), 60)
-    print(f'total time: {minutes} min {seconds} s for {len(stages)} stages ({args.seeds} seed(s)); '
+    print(f'total time: {minutes} min {seconds} s for {len(stages)} stages ({args.seeds} seed(s), {jobs} at a '
+          f'time, {args.threads} thread(s) each); '
           f'logs and results: {WORK_ROOT}/<config>/seed<s>/ (train.log, test.log, results.json)')
     if args.out:
         with open(args.out, 'w', encoding='utf-8') as f:
