@@ -6,7 +6,7 @@
 Without ``--data-root`` a synthetic TinyFace-like tree (``Training_Set/<id>/<id>_<n>.jpg``,
 faces of 12-32 px height, aspect 0.8 like TinyFace's mean 20x16) is written under a
 temporary folder. The dataset is read twice through the same pipeline (default: the
-native-branch training pipeline ``LoadFaceImage -> ResizeFace(20x16) -> RandomHFlip ->
+light native-branch pipeline ``LoadFaceImage -> ResizeFace(20x16) -> RandomHFlip ->
 PackFaceInputs``; or ``--config`` for a config's ``train_dataloader.dataset.pipeline``):
 once from the image files (``TinyFaceDataset``), once from a pack of the same
 images (``PackedFaceDataset``, where ``LoadFaceImage`` passes the decoded array through),
