@@ -191,3 +191,16 @@ def convert_file(src: str, out: str, depth: int, what: str, backbone_cfg: dict, 
                 backbone=backbone_cfg, dropped_keys=dropped)
     save_checkpoint(mapped, out, meta)
     return meta
+
+
+def run_converter(convert: Callable[[str, str, int, bool], dict], parser) -> None:
+    """The command line every converter shares: parse ``src out --depth --allow-pickle``, convert, print one line.
+
+    A :class:`ConversionError` (wrong family, depth or file) ends the tool with ``error: <message>``.
+    """
+    args = parser.parse_args()
+    try:
+        meta = convert(args.src, args.out, args.depth, args.allow_pickle)
+    except ConversionError as e:
+        raise SystemExit(f'error: {e}') from None
+    print(f"wrote {args.out}: {meta['source']} from {meta['source_file']} (sha256 {meta['sha256'][:12]}...)")

@@ -21,7 +21,7 @@ import torch
 from lrfr.models.backbones import AdaFaceIR
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _convert import ConversionError, convert_file  # noqa: E402
+from _convert import ConversionError, convert_file, run_converter  # noqa: E402
 
 DEPTHS = (18, 34, 50, 100)
 CONVERTER = 'tools/model_converters/adaface_ir.py'
@@ -89,12 +89,7 @@ def main() -> None:
     parser.add_argument('--allow-pickle', action='store_true',
                         help='unpickle Python objects too, e.g. Lightning hyper-parameters (only for files '
                         'you trust)')
-    args = parser.parse_args()
-    try:
-        meta = convert(args.src, args.out, args.depth, args.allow_pickle)
-    except ConversionError as e:
-        raise SystemExit(f'error: {e}') from None
-    print(f"wrote {args.out}: {meta['source']} from {meta['source_file']} (sha256 {meta['sha256'][:12]}...)")
+    run_converter(convert, parser)
 
 
 if __name__ == '__main__':

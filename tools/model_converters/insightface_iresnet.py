@@ -16,7 +16,7 @@ from typing import Dict, List, Tuple
 import torch
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _convert import ConversionError, convert_file, strip_prefix  # noqa: E402
+from _convert import ConversionError, convert_file, run_converter, strip_prefix  # noqa: E402
 
 DEPTHS = (18, 34, 50, 100, 200)
 CONVERTER = 'tools/model_converters/insightface_iresnet.py'
@@ -65,12 +65,7 @@ def main() -> None:
     parser.add_argument('--depth', type=int, required=True, choices=DEPTHS, help='iresnet depth of the file')
     parser.add_argument('--allow-pickle', action='store_true',
                         help='unpickle Python objects too (only for files you trust)')
-    args = parser.parse_args()
-    try:
-        meta = convert(args.src, args.out, args.depth, args.allow_pickle)
-    except ConversionError as e:
-        raise SystemExit(f'error: {e}') from None
-    print(f"wrote {args.out}: {meta['source']} from {meta['source_file']} (sha256 {meta['sha256'][:12]}...)")
+    run_converter(convert, parser)
 
 
 if __name__ == '__main__':
