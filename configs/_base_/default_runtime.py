@@ -2,6 +2,9 @@
 default_scope = 'lrfr'
 
 default_hooks = dict(
+    # mmengine's RuntimeInfoHook, but the logged losses stay on the device until a logging iteration (one
+    # host sync there instead of one per loss per step; the logged values are the same)
+    runtime_info=dict(type='DeferredRuntimeInfoHook'),
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),

@@ -139,7 +139,8 @@ class RecordWeights(Hook):
         self.after[runner.iter] = [p.detach().clone() for p in runner.model.parameters()]
 
 
-def make_runner(tmp_path, model, lr, guard, max_iters=60, ckpt_interval=10, extra_hooks=()):
+def make_runner(tmp_path, model, lr, guard, max_iters=60, ckpt_interval=10, extra_hooks=(), log_interval=1000,
+                max_keep_ckpts=-1):
     return Runner(
         model=model, work_dir=str(tmp_path),
         train_dataloader=dict(dataset=Regression(), batch_size=8, num_workers=0,
@@ -147,8 +148,9 @@ def make_runner(tmp_path, model, lr, guard, max_iters=60, ckpt_interval=10, extr
                               sampler=dict(type='InfiniteSampler', shuffle=True)),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=lr, momentum=0.9)),
         train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=ckpt_interval),
-                           logger=dict(type='LoggerHook', interval=1000)),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=ckpt_interval,
+                                           max_keep_ckpts=max_keep_ckpts),
+                           logger=dict(type='LoggerHook', interval=log_interval)),
         custom_hooks=[dict(type='LossGuardHook', **guard), *extra_hooks],
         randomness=dict(seed=0), default_scope='lrfr')
 
@@ -226,3 +228,52 @@ def test_demo_config_with_a_huge_learning_rate_is_stopped(tmp_path):
                                                 r'loss_(cls|center) = .*; last good checkpoint: (none saved yet|'
                                                 + str(tmp_path) + r'/iter_\d+\.pth)$'):
         runner.train()
+
+
+# -- the deferred decision of action='stop' ----------------------------------------------------------------------
+class CountIters(Hook):
+    """The iterations that ran to their end."""
+
+    def __init__(self) -> None:
+        self.done = []
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        self.done.append(runner.iter)
+
+
+def test_stop_is_decided_at_the_logging_iteration_and_names_the_first_bad_one(tmp_path):
+    """The guard fetches its values at the LoggerHook's interval: a nan at iteration 6 (1-based) and another at 7
+    are found after iteration 8, the next logging one; the error names iteration 6."""
+    done = CountIters()
+    runner = make_runner(tmp_path, LinearModel(poison={5: math.nan, 6: math.nan}), lr=0.01, guard=dict(),
+                         max_iters=30, ckpt_interval=100, log_interval=4)
+    runner.register_hook(done, priority='LOWEST')
+    with pytest.raises(LossDivergedError, match=r'^LossGuardHook: training diverged at iteration 6: loss_mse = nan '
+                                                r'is non-finite; last good checkpoint: none saved yet$'):
+        runner.train()
+    assert done.done == list(range(7))  # iterations 1..7 ran to their end; the 8th stopped in its hooks
+
+
+def test_no_checkpoint_after_the_bad_iteration_and_the_good_one_is_kept(tmp_path):
+    """With one checkpoint kept, the save at iteration 20 would first delete iter_10.pth: the deferred check runs
+    before it, so iter_10.pth survives and is the one named, and no iter_20.pth is written."""
+    runner = make_runner(tmp_path, LinearModel(poison={14: math.inf}), lr=0.01, guard=dict(), max_iters=30,
+                         ckpt_interval=10, max_keep_ckpts=1)
+    with pytest.raises(LossDivergedError, match=r'at iteration 15: loss_mse = inf is non-finite; last good '
+                                                r'checkpoint: ' + str(tmp_path / 'iter_10.pth') + '$'):
+        runner.train()
+    assert (tmp_path / 'iter_10.pth').is_file() and not (tmp_path / 'iter_20.pth').exists()
+    assert 'parse_losses' not in vars(runner.model)  # the hook restored what it wrapped despite the error
+    hook = next(h for h in runner.hooks if isinstance(h, LossGuardHook))
+    assert not hook._pending
+
+
+def test_a_bad_iteration_in_the_last_window_is_found_at_the_end(tmp_path):
+    runner = make_runner(tmp_path, LinearModel(poison={27: math.nan}), lr=0.01, guard=dict(), max_iters=29,
+                         ckpt_interval=100, log_interval=10)
+    checkpoint = next(h for h in runner.hooks if type(h).__name__ == 'CheckpointHook')
+    checkpoint.save_last = False  # nothing between iteration 28 and the end of training but the guard
+    with pytest.raises(LossDivergedError, match=r'at iteration 28: loss_mse = nan is non-finite'):
+        runner.train()
+    assert 'update_params' not in vars(runner.optim_wrapper)
+    assert '_save_checkpoint_with_step' not in vars(checkpoint)

@@ -1,18 +1,23 @@
 """Stop (or skip the step of) a training run whose loss turns non-finite or spikes far above its running median."""
 import logging
+import math
 from collections import deque
 from typing import Callable, Deque, Dict, List, Optional, Tuple
 
 import torch
 from mmengine.dist import all_reduce, get_world_size
-from mmengine.hooks import Hook
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from lrfr.errors import LRFRError
 from lrfr.registry import HOOKS
+from .runtime_info_hook import is_log_iteration
 
 ACTIONS = ('stop', 'skip')
+# the CheckpointHook methods that delete old checkpoints and save a new one (mmengine 0.10.x): the deferred
+# checks run before them, so no good checkpoint is deleted for a bad one
+SAVING_METHODS = ('_save_checkpoint_with_step', '_save_best_checkpoint')
 
 
 class LossDivergedError(LRFRError, RuntimeError):
@@ -20,19 +25,27 @@ class LossDivergedError(LRFRError, RuntimeError):
     print it as their one ``error:`` line)."""
 
 
-def loss_terms(log_vars: Dict[str, torch.Tensor]) -> Dict[str, float]:
-    """The scalar loss entries of a model's ``log_vars`` (``loss`` and every key containing ``'loss'``).
-
-    Under distributed training each value is averaged over the ranks, so every rank takes the same decision
-    (a rank skipping its backward alone would hang DDP's gradient all-reduce).
-    """
+def device_loss_terms(log_vars: Dict[str, torch.Tensor]) -> Tuple[List[str], Optional[torch.Tensor]]:
+    """The names of the scalar loss entries of a model's ``log_vars`` (``loss`` and every key containing
+    ``'loss'``) and their values stacked on the device (detached, float32), or ``([], None)``: no host sync."""
     names = [k for k, v in log_vars.items() if 'loss' in k and torch.is_tensor(v) and v.numel() == 1]
     if not names:
-        return {}
-    values = torch.stack([log_vars[k].detach().float().reshape(()) for k in names])
+        return [], None
+    return names, torch.stack([log_vars[k].detach().float().reshape(()) for k in names])
+
+
+def fetch_mean(values: torch.Tensor) -> List[float]:
+    """``values`` averaged over the ranks under distributed training (every rank then takes the same decision:
+    a rank skipping its backward or stopping alone would hang DDP), fetched to the host: one sync."""
     if get_world_size() > 1:
         all_reduce(values, op='mean')
-    return dict(zip(names, values.tolist()))
+    return values.tolist()
+
+
+def loss_terms(log_vars: Dict[str, torch.Tensor]) -> Dict[str, float]:
+    """The scalar loss entries of a model's ``log_vars``, averaged over the ranks, as host floats (one sync)."""
+    names, values = device_loss_terms(log_vars)
+    return dict(zip(names, fetch_mean(values))) if names else {}
 
 
 class RunningMedian:
@@ -68,15 +81,23 @@ class LossGuardHook(Hook):
       names the term that grew most above its own median (the one responsible for the spike), its value
       and that median.
 
-    ``action='stop'`` raises :class:`LossDivergedError` naming the iteration (1-based, as the log prints it),
-    the term, its value vs its running median, and the last checkpoint the run saved (or "none saved yet").
-    ``action='skip'`` leaves the parameters and optimiser state untouched for that iteration (no backward,
-    no step), logs a warning, and raises once more than ``max_skips`` steps were skipped. Buffers updated in
-    the forward pass (CenterLoss centres) are not rolled back.
+    ``action='stop'`` raises :class:`LossDivergedError` naming the first bad iteration (1-based, as the log
+    prints it), the term, its value vs its running median, and the last checkpoint the run saved before it
+    (or "none saved yet"). It takes no host-device synchronisation per step: each iteration's loss terms wait
+    on the device and are fetched together (one transfer, one all-reduce under distributed training) on the
+    LoggerHook's logging iterations, before a checkpoint is written, before validation and at the end of
+    training. The run therefore stops up to one logging interval after the bad iteration (its updates have
+    landed), but never saves a checkpoint after it: a checkpoint that exists is a good one.
+    ``action='skip'`` needs the decision before the step, so it fetches the terms every iteration (one sync
+    per step): it leaves the parameters and optimiser state untouched for that iteration (no backward, no
+    step), logs a warning, and raises once more than ``max_skips`` steps were skipped. Buffers updated in the
+    forward pass (CenterLoss centres) are not rolled back.
 
     The hook runs after the step in mmengine's loop, so it checks from inside ``train_step``: for the length
-    of training it wraps the model's ``parse_losses`` (which sees every loss term) and the optimiser
-    wrapper's ``update_params`` (which it can veto) on those two instances, and restores them after training.
+    of training it wraps the model's ``parse_losses`` (which sees every loss term), the optimiser
+    wrapper's ``update_params`` (which it can veto) and the CheckpointHooks' saving methods (which first
+    delete the oldest checkpoint: the deferred checks run before) on those instances, and restores them after
+    training.
     This needs no special optimiser-wrapper type, so it works with ``OptimWrapper`` and ``AmpOptimWrapper``.
     The spike rule follows common divergence guards (e.g. the loss-spike skipping of large-model training
     recipes); the running median is robust to the noisy single batches that a mean would follow.
@@ -119,6 +140,7 @@ class LossGuardHook(Hook):
         self._ckpt_at_start: Optional[str] = None
         self._resumed_from: Optional[str] = None
         self._patched: List[Tuple[object, str]] = []
+        self._pending: List[Tuple[int, List[str], torch.Tensor]] = []  # (0-based iteration, names, values)
 
     # -- the checks -------------------------------------------------------------------------------------------
     def _median(self, name: str) -> RunningMedian:
@@ -131,7 +153,7 @@ class LossGuardHook(Hook):
 
         Accepted terms enter the running medians; bad ones do not.
         """
-        bad = [name for name, value in terms.items() if not torch.isfinite(torch.tensor(value))]
+        bad = [name for name, value in terms.items() if not math.isfinite(value)]
         if bad:
             name = next((n for n in bad if n != 'loss'), bad[0])
             return f'{name} = {terms[name]} is non-finite'
@@ -151,25 +173,52 @@ class LossGuardHook(Hook):
         self._accepted += 1
         return None
 
-    def _message(self, reason: str) -> str:
+    def _message(self, reason: str, iteration: Optional[int] = None) -> str:
+        """The error naming the (0-based) ``iteration`` (default: the runner's current one)."""
         runner = self._runner
         ckpt = runner.message_hub.get_info('last_ckpt') if runner is not None else None
         if ckpt == self._ckpt_at_start:  # nothing saved by this run: only a resumed-from checkpoint counts
             ckpt = self._resumed_from
-        where = f'iteration {runner.iter + 1}' if runner is not None else 'this iteration'
+        if iteration is None and runner is not None:
+            iteration = runner.iter
+        where = f'iteration {iteration + 1}' if iteration is not None else 'this iteration'
         return (f'LossGuardHook: training diverged at {where}: {reason}; last good checkpoint: '
                 f'{ckpt or "none saved yet"}')
 
+    def defer(self, iteration: int, log_vars: Dict[str, torch.Tensor]) -> None:
+        """Keep one iteration's loss terms on the device for the next :meth:`flush` (``action='stop'``)."""
+        names, values = device_loss_terms(log_vars)
+        if names:
+            self._pending.append((iteration, names, values))
+
+    def flush(self) -> None:
+        """Fetch the deferred loss terms (one transfer) and check them in order: raise at the first bad one."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        values = fetch_mean(torch.cat([v for _, _, v in pending]))
+        start = 0
+        for iteration, names, _ in pending:
+            terms = dict(zip(names, values[start:start + len(names)]))
+            start += len(names)
+            reason = self.diagnose(terms)
+            if reason is not None:
+                self._restore()  # the run ends here: leave the model, wrapper and hooks as they were
+                raise LossDivergedError(self._message(reason, iteration))
+
     def check(self, log_vars: Dict[str, torch.Tensor]) -> None:
-        """Check one iteration's ``log_vars``: raise (stop), or mark the coming update to be skipped."""
+        """Check one iteration's ``log_vars`` now (one sync): raise (stop), or mark the coming update to be
+        skipped."""
         reason = self.diagnose(loss_terms(log_vars))
         if reason is None:
             return
         message = self._message(reason)
         if self.action == 'stop':
+            self._restore()
             raise LossDivergedError(message)
         self.skipped += 1
         if self.skipped > self.max_skips:
+            self._restore()
             raise LossDivergedError(f'{message}; {self.skipped} bad steps, more than max_skips={self.max_skips}')
         print_log(f'{message}; optimiser step skipped ({self.skipped}/{self.max_skips} allowed)',
                   logger='current', level=logging.WARNING)
@@ -180,7 +229,10 @@ class LossGuardHook(Hook):
         def parse_losses(losses):
             loss, log_vars = original(losses)
             if self._active:
-                self.check(log_vars)
+                if self.action == 'skip':
+                    self.check(log_vars)
+                else:
+                    self.defer(self._runner.iter, log_vars)
             return loss, log_vars
         return parse_losses
 
@@ -191,6 +243,12 @@ class LossGuardHook(Hook):
                 return None  # no backward, no step: parameters and momentum stay as they were
             return original(loss, *args, **kwargs)
         return update_params
+
+    def _wrap_save(self, original: Callable) -> Callable:
+        def save(*args, **kwargs):
+            self.flush()
+            return original(*args, **kwargs)
+        return save
 
     def _patch(self, obj: object, name: str, wrapper: Callable) -> None:
         setattr(obj, name, wrapper(getattr(obj, name)))
@@ -206,6 +264,11 @@ class LossGuardHook(Hook):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         self._patch(model, 'parse_losses', self._wrap_parse_losses)
         self._patch(runner.optim_wrapper, 'update_params', self._wrap_update_params)
+        for hook in runner.hooks:
+            if isinstance(hook, CheckpointHook):
+                for name in SAVING_METHODS:
+                    if hasattr(hook, name):
+                        self._patch(hook, name, self._wrap_save)
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         self._active, self._veto = True, None
@@ -214,8 +277,22 @@ class LossGuardHook(Hook):
         self._active, self._veto = False, None
         if self.action == 'skip':
             runner.message_hub.update_scalar('train/skipped_steps', self.skipped)
+        elif is_log_iteration(runner, batch_idx):
+            self.flush()
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        self.flush()  # a save outside CheckpointHook: raising here keeps it off the disk
+
+    def before_val(self, runner) -> None:
+        self.flush()
 
     def after_train(self, runner) -> None:
+        try:
+            self.flush()
+        finally:
+            self._restore()
+
+    def _restore(self) -> None:
         while self._patched:
             obj, name = self._patched.pop()
             delattr(obj, name)  # the instance attribute hid the class method: back to it

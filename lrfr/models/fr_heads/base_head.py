@@ -25,7 +25,8 @@ def check_batch(feats: torch.Tensor, labels: torch.Tensor, num_classes: int,
 
     Cross-entropy would silently skip ``-100`` (its ``ignore_index``, which is also
     :data:`lrfr.structures.DISTRACTOR_LABEL`) and fail with an opaque device assert
-    on other out-of-range labels, so the range is checked here once per batch.
+    on other out-of-range labels, so the range is checked here once per batch (with an asynchronous
+    assert: no host-device synchronisation on a GPU, a clear error at once on the CPU).
 
     Args:
         feats (Tensor): embeddings, expected ``(N, D)``.
@@ -43,12 +44,16 @@ def check_batch(feats: torch.Tensor, labels: torch.Tensor, num_classes: int,
         raise TypeError(f'labels must be an integer tensor, got {labels.dtype}')
     if labels.numel() == 0:
         return
-    low, high = int(labels.min()), int(labels.max())
-    if low < 0 or high >= num_classes:
+    try:
+        # no host sync on a GPU: there a bad label fails the run at the next synchronisation (device assert);
+        # on the CPU the assert raises at once and the values are read for the message
+        torch._assert_async(((labels >= 0) & (labels < num_classes)).all(), 'labels out of range')
+    except RuntimeError:
+        low, high = int(labels.min()), int(labels.max())
         hint = (f' ({DISTRACTOR_LABEL} is DISTRACTOR_LABEL: distractors have no identity to train on)'
                 if low == DISTRACTOR_LABEL else '')
         raise ValueError(f'labels must lie in [0, {num_classes}) for this head, '
-                         f'got values in [{low}, {high}]{hint}')
+                         f'got values in [{low}, {high}]{hint}') from None
 
 
 class BaseEmbeddingHead(BaseModule):

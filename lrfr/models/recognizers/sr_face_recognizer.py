@@ -16,6 +16,12 @@ def branch_of(sample: DataSample) -> str:
     return sample.metainfo.get('branch', BRANCH_SYN)
 
 
+def index_tensor(indices: List[int], device: torch.device) -> torch.Tensor:
+    """Batch positions as a long tensor on ``device``, copied without blocking (``torch.tensor(...,
+    device=cuda)`` waits for the GPU's queue to drain: a host synchronisation per training step)."""
+    return torch.tensor(indices, dtype=torch.long).to(device, non_blocking=True)
+
+
 @MODELS.register_module()
 class SRFaceRecognizer(FaceRecognizer):
     """Super-resolve the low-res face, then recognise it: ``embedding = FR(SR(lr))``.
@@ -108,14 +114,14 @@ class SRFaceRecognizer(FaceRecognizer):
         losses: Dict[str, torch.Tensor] = {}
         prefix_by_branch = self.native_head is not None
         for branch in dict.fromkeys(branches):  # branches in order of first appearance
-            idx = torch.tensor([i for i, b in enumerate(branches) if b == branch], device=inputs.device)
+            idx = index_tensor([i for i, b in enumerate(branches) if b == branch], inputs.device)
             branch_losses = self.head_for(branch).loss(feats[idx], labels[idx])
             prefix = f'{branch}_' if prefix_by_branch else ''
             losses.update({prefix + k: v for k, v in branch_losses.items()})
         with_hr = [i for i, s in enumerate(data_samples) if 'hr_img' in s]
         if with_hr and not self.freeze_sr and self.lambda_sr > 0:
             hr = torch.stack([data_samples[i].hr_img for i in with_hr])
-            idx = torch.tensor(with_hr, device=inputs.device)
+            idx = index_tensor(with_hr, inputs.device)
             losses['loss_sr'] = self.lambda_sr * self.sr_loss(sr_imgs[idx], hr)
         return losses
 
