@@ -125,3 +125,16 @@ def test_clip_stats_and_table_report_each_clipped_part(tool):
     text = tool.table([record])
     assert '| parts: max norm, clipped |' in text.splitlines()[0]
     assert '| 50 | 25 % | sr 700, 50 % | ok |' in text.splitlines()[2]
+
+
+def test_recordio_and_absent_public_checkpoints_get_stand_ins(tool, tmp_path):
+    """An IResNet config reads the demo folder at 112x112 and starts from scratch without its converted model."""
+    dataset = tool.retarget(dict(type='MXFaceDataset', data_root='data/ms1m', branch='syn',
+                                 pipeline=[dict(type='LoadFaceImage'), dict(type='PackFaceInputs')]), 'demo')
+    assert dataset == dict(type='DemoHRFaceDataset', data_root='demo', branch='syn',
+                           pipeline=[dict(type='LoadFaceImage'), dict(type='ResizeFace', size=(112, 112)),
+                                     dict(type='PackFaceInputs')])
+    missing = []
+    node = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'absent.pth'))))
+    assert tool.relink(node, {}, missing) == dict(backbone=dict())
+    assert missing == [str(tmp_path / 'absent.pth')]

@@ -8,11 +8,13 @@ Every run trains the config as shipped, except: ``train_cfg.max_iters`` (``--ite
 own), the train batch (``--batch-size``, with an SGD learning rate scaled linearly to it, Goyal et al. 2017;
 Adam's is kept), no validation, no checkpoint but the final one, main-process loading. Full-size configs
 read their datasets from a demo tree instead of CelebA/TinyFace (``--data-root``): ``TinyFaceDataset`` reads
-its TinyFace layout as is, ``CelebADataset`` becomes the demo's HR face folder with the same pipeline.
+its TinyFace layout as is, ``CelebADataset`` becomes the demo's HR face folder with the same pipeline, and
+``MXFaceDataset`` (RecordIO) that folder resized to RecordIO's 112x112 first.
 A ``work_dirs/<name>/final.pth`` reference (``load_from``, a ``Pretrained`` ``init_cfg``) is replaced by the
 same seed's checkpoint of ``<name>`` when ``<name>`` is among the CONFIGs (they are trained in dependency
 order) or was left in ``--work-dir`` by an earlier invocation with the same ``--iters``, and dropped otherwise
-(the stage then starts from scratch: its ``from`` column says ``scratch``, else ``config``). ``--out`` is
+(the stage then starts from scratch: its ``from`` column says ``scratch``, else ``config``); so is any other
+checkpoint the config names that is not on this machine (a converted public model). ``--out`` is
 rewritten after every run.
 
 Per run the table gives the first and final loss (means of the first and last 5 iterations), the largest
@@ -138,6 +140,11 @@ def retarget(dataset: dict, data_root: str) -> dict:
     elif dataset['type'] == 'CelebADataset':
         dataset = dict(type='DemoHRFaceDataset', data_root=data_root, pipeline=dataset['pipeline'],
                        **({'branch': dataset['branch']} if 'branch' in dataset else {}))
+    elif dataset['type'] == 'MXFaceDataset':  # InsightFace RecordIO faces are aligned at 112x112
+        load, *rest = dataset['pipeline']
+        dataset = dict(type='DemoHRFaceDataset', data_root=data_root,
+                       pipeline=[load, dict(type='ResizeFace', size=(112, 112)), *rest],
+                       **({'branch': dataset['branch']} if 'branch' in dataset else {}))
     elif dataset['type'] in ('TinyFaceDataset', 'DemoTinyFaceDataset', 'DemoHRFaceDataset'):
         dataset['data_root'] = data_root
     else:
@@ -155,6 +162,9 @@ def relink(node, checkpoints: Dict[str, str], missing: List[str]):
                     missing.append(match['name'])
                     return None
                 return {**node, 'checkpoint': checkpoints[match['name']]}
+            if not osp.isfile(node['checkpoint']):  # e.g. a converted public model that is not on this machine
+                missing.append(node['checkpoint'])
+                return None
         out = {k: relink(v, checkpoints, missing) for k, v in node.items()}
         return {k: v for k, v in out.items() if not (k == 'init_cfg' and v is None)}
     if isinstance(node, list):
@@ -198,6 +208,9 @@ def make_config(path: str, seed: int, args: argparse.Namespace, checkpoints: Dic
         cfg.load_from = checkpoints.get(name)
         if cfg.load_from is None:
             missing.append(name)
+    elif isinstance(load_from, str) and not osp.isfile(load_from):
+        missing.append(load_from)
+        cfg.load_from = None
     if cfg.get('custom_hooks'):
         cfg.custom_hooks = list(cfg.custom_hooks)
     cfg.resume = False
