@@ -15,6 +15,7 @@ model = dict(
             dict(type='CenterLoss', in_channels=512, num_classes=2570, loss_weight=0.003, alpha=0.5),
         ]),
 )
-optim_wrapper = dict(clip_grad=dict(max_norm=10.0))  # the SR head trains again, as in stage 1
+# the SR head trains again, clipped on its own as in stage 1; the FR network's clip is a safety net
+optim_wrapper = dict(clip_grad=dict(max_norm=40.0, parts=dict(sr=dict(max_norm=10.0))))
 load_from = 'work_dirs/sr-fr-joint_vdsr-centreface_1xb256_celeba-pairs/final.pth'
 benchmark = dict(name='CSRI (VDSR + CentreFace)')

@@ -17,5 +17,6 @@ model = dict(
     native_head=dict(type='AdaFaceHead', num_classes=2570, in_channels=512, margin=0.4, h=0.333),
     lambda_sr=0.003,
 )
-optim_wrapper = dict(clip_grad=dict(max_norm=10.0))
+# the fresh SR head is clipped on its own (as VDSR trains); the pretrained IResNet's clip is a safety net
+optim_wrapper = dict(clip_grad=dict(max_norm=40.0, parts=dict(sr=dict(max_norm=10.0))))
 load_from = 'checkpoints/arcface-torch_iresnet50_ms1mv3_lrfr.pth'  # the converter's output: see docs/model_zoo.md

@@ -19,7 +19,7 @@ train_dataloader = dict(dataset=dict(data_root=rec_root))
 iters_per_epoch = 5822653 // 512
 max_iters = 26 * iters_per_epoch
 optim_wrapper = dict(
-    type='OptimWrapper',
+    type='PartClipOptimWrapper',  # mmengine's OptimWrapper + per-part clipping (lrfr/engine/optim_wrappers)
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4),
 )
 # lrfr adds a 2,000-iteration linear warm-up from 1 % (the source has none): every lrfr SGD recipe warms up, so a

@@ -14,7 +14,7 @@ model = dict(
 )
 max_iters = 202325
 optim_wrapper = dict(
-    type='OptimWrapper',
+    type='PartClipOptimWrapper',  # mmengine's OptimWrapper + per-part clipping (lrfr/engine/optim_wrappers)
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4),
 )
 # mmengine's poly factor (1 - t / T)^power over [begin, end)

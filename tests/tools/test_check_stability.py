@@ -110,3 +110,31 @@ def test_stages_of_an_earlier_invocation_are_found_in_the_work_dir(tool, tmp_pat
     assert 'vdsr_x' in runs and 'other' not in runs and runs.get('other') is None
     assert 'vdsr_x' not in tool.EarlierRuns(str(tmp_path), seed=2, iters=30)  # another seed's
     assert 'vdsr_x' not in tool.EarlierRuns(str(tmp_path), seed=1, iters=None)  # length unknown: not reused
+
+
+def test_clip_stats_and_table_report_each_clipped_part(tool):
+    """A PartClipOptimWrapper run reports the rest's norms in the main columns and each part's in `parts`."""
+    from types import SimpleNamespace
+    wrapper = SimpleNamespace(clip_grad_kwargs=dict(max_norm=40.0), part_clip=dict(sr=dict(max_norm=10.0)))
+    stats = tool.clip_stats(wrapper, {'grad_norm': [12.0, 50.0, 20.0, 30.0],
+                                      'grad_norm_sr': [700.0, 9.0, 11.0, 3.0]})
+    assert stats == {'grad_norm': dict(max=50.0, clipped=0.25), 'grad_norm_sr': dict(max=700.0, clipped=0.5)}
+    record = dict(config='joint', seed=0, batch=4, lr=0.1, start='config', iters=4, first=3.0, final=2.0, max=3.0,
+                  argmax=1, max_ratio=1.0, ratio_at=4, max_grad_norm=50.0, clipped=0.25,
+                  part_grads={'grad_norm_sr': stats['grad_norm_sr']}, status='ok')
+    text = tool.table([record])
+    assert '| parts: max norm, clipped |' in text.splitlines()[0]
+    assert '| 50 | 25 % | sr 700, 50 % | ok |' in text.splitlines()[2]
+
+
+def test_recordio_and_absent_public_checkpoints_get_stand_ins(tool, tmp_path):
+    """An IResNet config reads the demo folder at 112x112 and starts from scratch without its converted model."""
+    dataset = tool.retarget(dict(type='MXFaceDataset', data_root='data/ms1m', branch='syn',
+                                 pipeline=[dict(type='LoadFaceImage'), dict(type='PackFaceInputs')]), 'demo')
+    assert dataset == dict(type='DemoHRFaceDataset', data_root='demo', branch='syn',
+                           pipeline=[dict(type='LoadFaceImage'), dict(type='ResizeFace', size=(112, 112)),
+                                     dict(type='PackFaceInputs')])
+    missing = []
+    node = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'absent.pth'))))
+    assert tool.relink(node, {}, missing) == dict(backbone=dict())
+    assert missing == [str(tmp_path / 'absent.pth')]

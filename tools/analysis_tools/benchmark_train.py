@@ -44,6 +44,7 @@ from torch.utils.data import Dataset
 
 from lrfr.datasets.samplers.multi_branch_sampler import source_quotas
 from lrfr.datasets.transforms.degradations import TINYFACE_MEAN_SIZE
+from lrfr.engine.optim_wrappers import split_by_part
 from lrfr.utils.checks import to_size_pair
 from lrfr.registry import DATASETS, MODELS, PARAM_SCHEDULERS, TRANSFORMS
 from lrfr.structures import BRANCH_SYN
@@ -270,7 +271,7 @@ def optim_wrapper_cfg(cfg: Config, amp: Optional[str]) -> dict:
 def run_plain(cfg: Config, model: torch.nn.Module, samples: List[dict], args: argparse.Namespace,
               device: str) -> List[float]:
     """Start times of ``args.iters + 1`` iterations of a hand-written loop over the same modules and batch."""
-    optimizer = build_optim_wrapper(model, ConfigDict(cfg.optim_wrapper, type='OptimWrapper')).optimizer
+    optimizer = build_optim_wrapper(model, ConfigDict(cfg.optim_wrapper, type='OptimWrapper', clip_grad=None)).optimizer
     # A scheduler without `end` (e.g. the demo's cosine) ends at the run's max_iters: the Runner fills it in, so
     # this loop does the same for the steps it takes (a Runner run of that many iterations follows this LR curve).
     steps = args.warmup + args.iters
@@ -280,10 +281,13 @@ def run_plain(cfg: Config, model: torch.nn.Module, samples: List[dict], args: ar
     clip = dict(cfg.optim_wrapper.get('clip_grad') or {})  # mmengine's: type 'norm' (default) or 'value'
     clip_grad = torch.nn.utils.clip_grad_value_ if clip.pop('type', 'norm') == 'value' else \
         torch.nn.utils.clip_grad_norm_
+    part_clip = clip.pop('parts', None) or {}  # PartClipOptimWrapper: each part to its own norm, then the rest
     dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(args.amp)
     scaler = torch.amp.GradScaler(device) if args.amp == 'fp16' else None
     bank = SampleBank(samples)
     params = [p for p in model.parameters() if p.requires_grad]
+    clip_groups = [(params_of, clip if name == 'rest' else dict(clip, **part_clip[name]))
+                   for name, params_of in split_by_part(model, params, list(part_clip)).items()]
     model.train()
     stamps = []
     for it in range(args.warmup + args.iters):
@@ -302,7 +306,8 @@ def run_plain(cfg: Config, model: torch.nn.Module, samples: List[dict], args: ar
         else:
             loss.backward()
         if clip:
-            clip_grad(params, **clip)
+            for params_of, kwargs in clip_groups:
+                clip_grad(params_of, **kwargs)
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()

@@ -8,11 +8,13 @@ Every run trains the config as shipped, except: ``train_cfg.max_iters`` (``--ite
 own), the train batch (``--batch-size``, with an SGD learning rate scaled linearly to it, Goyal et al. 2017;
 Adam's is kept), no validation, no checkpoint but the final one, main-process loading. Full-size configs
 read their datasets from a demo tree instead of CelebA/TinyFace (``--data-root``): ``TinyFaceDataset`` reads
-its TinyFace layout as is, ``CelebADataset`` becomes the demo's HR face folder with the same pipeline.
+its TinyFace layout as is, ``CelebADataset`` becomes the demo's HR face folder with the same pipeline, and
+``MXFaceDataset`` (RecordIO) that folder resized to RecordIO's 112x112 first.
 A ``work_dirs/<name>/final.pth`` reference (``load_from``, a ``Pretrained`` ``init_cfg``) is replaced by the
 same seed's checkpoint of ``<name>`` when ``<name>`` is among the CONFIGs (they are trained in dependency
 order) or was left in ``--work-dir`` by an earlier invocation with the same ``--iters``, and dropped otherwise
-(the stage then starts from scratch: its ``from`` column says ``scratch``, else ``config``). ``--out`` is
+(the stage then starts from scratch: its ``from`` column says ``scratch``, else ``config``); so is any other
+checkpoint the config names that is not on this machine (a converted public model). ``--out`` is
 rewritten after every run.
 
 Per run the table gives the first and final loss (means of the first and last 5 iterations), the largest
@@ -100,19 +102,33 @@ def spike_stats(losses: List[float], smooth: int = SMOOTH, window: int = WINDOW,
 
 
 class RecordHook(Hook):
-    """The total loss and gradient norm of every training iteration."""
+    """The total loss and the gradient norms (before clipping) of every training iteration.
+
+    The norms come from ``PartClipOptimWrapper.last_grad_norms`` (``grad_norm`` for the parameters outside
+    every clipped part, ``grad_norm_<part>`` per part); reading them costs a sync, which this tool accepts.
+    """
 
     priority = 'LOWEST'
 
     def __init__(self) -> None:
         self.losses: List[float] = []
-        self.grad_norms: List[float] = []
+        self.grad_norms: Dict[str, List[float]] = {}
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         self.losses.append(float(outputs['loss'].detach()))
-        scalar = runner.message_hub.log_scalars.get('train/grad_norm')
-        if scalar is not None and len(scalar.data[0]) and runner.optim_wrapper.clip_grad_kwargs:
-            self.grad_norms.append(float(scalar.current()))
+        for key, norm in getattr(runner.optim_wrapper, 'last_grad_norms', {}).items():
+            self.grad_norms.setdefault(key, []).append(float(norm))
+
+
+def clip_stats(wrapper, grad_norms: Dict[str, List[float]]) -> Dict[str, dict]:
+    """Per norm key: the largest norm and the share of steps its clipping shortened."""
+    limits = {'grad_norm': (wrapper.clip_grad_kwargs or {}).get('max_norm')}
+    limits.update({f'grad_norm_{part}': cfg['max_norm'] for part, cfg in getattr(wrapper, 'part_clip', {}).items()})
+    stats = {}
+    for key, norms in grad_norms.items():
+        limit = limits.get(key)
+        stats[key] = dict(max=max(norms), clipped=sum(g > limit for g in norms) / len(norms) if limit else 0.0)
+    return stats
 
 
 # -- the config --------------------------------------------------------------------------------------------------
@@ -123,6 +139,11 @@ def retarget(dataset: dict, data_root: str) -> dict:
         dataset['datasets'] = [retarget(d, data_root) for d in dataset['datasets']]
     elif dataset['type'] == 'CelebADataset':
         dataset = dict(type='DemoHRFaceDataset', data_root=data_root, pipeline=dataset['pipeline'],
+                       **({'branch': dataset['branch']} if 'branch' in dataset else {}))
+    elif dataset['type'] == 'MXFaceDataset':  # InsightFace RecordIO faces are aligned at 112x112
+        load, *rest = dataset['pipeline']
+        dataset = dict(type='DemoHRFaceDataset', data_root=data_root,
+                       pipeline=[load, dict(type='ResizeFace', size=(112, 112)), *rest],
                        **({'branch': dataset['branch']} if 'branch' in dataset else {}))
     elif dataset['type'] in ('TinyFaceDataset', 'DemoTinyFaceDataset', 'DemoHRFaceDataset'):
         dataset['data_root'] = data_root
@@ -141,6 +162,9 @@ def relink(node, checkpoints: Dict[str, str], missing: List[str]):
                     missing.append(match['name'])
                     return None
                 return {**node, 'checkpoint': checkpoints[match['name']]}
+            if not osp.isfile(node['checkpoint']):  # e.g. a converted public model that is not on this machine
+                missing.append(node['checkpoint'])
+                return None
         out = {k: relink(v, checkpoints, missing) for k, v in node.items()}
         return {k: v for k, v in out.items() if not (k == 'init_cfg' and v is None)}
     if isinstance(node, list):
@@ -184,6 +208,9 @@ def make_config(path: str, seed: int, args: argparse.Namespace, checkpoints: Dic
         cfg.load_from = checkpoints.get(name)
         if cfg.load_from is None:
             missing.append(name)
+    elif isinstance(load_from, str) and not osp.isfile(load_from):
+        missing.append(load_from)
+        cfg.load_from = None
     if cfg.get('custom_hooks'):
         cfg.custom_hooks = list(cfg.custom_hooks)
     cfg.resume = False
@@ -249,15 +276,14 @@ def run_one(path: str, seed: int, args: argparse.Namespace, checkpoints: Dict[st
         runner.logger.error(str(err))
     wall = time.perf_counter() - start
     stats = spike_stats(record.losses)
-    max_norm = (runner.optim_wrapper.clip_grad_kwargs or {}).get('max_norm')
-    clipped = sum(g > max_norm for g in record.grad_norms) / len(record.grad_norms) \
-        if max_norm and record.grad_norms else 0.0
+    grads = clip_stats(runner.optim_wrapper, record.grad_norms)
+    rest = grads.pop('grad_norm', dict(max=math.nan, clipped=0.0))
     if status == 'ok' and stats['max_ratio'] > args.spike_ratio:
         status = 'SPIKE'
     final = osp.join(cfg.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
     return dict(config=stem(path), seed=seed, batch=cfg.train_dataloader.batch_size,
                 lr=cfg.optim_wrapper.optimizer.lr, start='scratch' if missing else 'config',
-                max_grad_norm=max(record.grad_norms, default=math.nan), clipped=clipped, status=status,
+                max_grad_norm=rest['max'], clipped=rest['clipped'], part_grads=grads, status=status,
                 wall_s=wall, losses=record.losses,
                 final_ckpt=final if status != 'DIVERGED' and osp.isfile(final) else None, **stats)
 
@@ -267,15 +293,19 @@ def fmt(value: float) -> str:
 
 
 def table(records: List[dict]) -> str:
-    """The markdown table of the runs."""
+    """The markdown table of the runs (a ``parts`` column when a run clips parts of its model separately)."""
+    with_parts = any(r.get('part_grads') for r in records)
     head = ('| config | seed | batch | lr | from | iters | first loss | final loss | max loss (iter) | '
-            'max ratio to median (iter) | max grad norm | clipped | status |')
+            'max ratio to median (iter) | max grad norm | clipped | ' + ('parts: max norm, clipped | ' if with_parts
+                                                                       else '') + 'status |')
     lines = [head, '|' + '---|' * head.count(' | ') + '---|']
     for r in records:
+        parts = '; '.join(f"{key[len('grad_norm_'):]} {fmt(g['max'])}, {100 * g['clipped']:.0f} %"
+                          for key, g in r.get('part_grads', {}).items()) or '-'
         lines.append(f"| {r['config']} | {r['seed']} | {r['batch']} | {r['lr']:.3g} | {r['start']} | {r['iters']} "
                      f"| {fmt(r['first'])} | {fmt(r['final'])} | {fmt(r['max'])} ({r['argmax']}) "
                      f"| {r['max_ratio']:.2f} ({r['ratio_at']}) | {fmt(r['max_grad_norm'])} "
-                     f"| {100 * r['clipped']:.0f} % | {r['status']} |")
+                     f"| {100 * r['clipped']:.0f} % | " + (f'{parts} | ' if with_parts else '') + f"{r['status']} |")
     return '\n'.join(lines)
 
 

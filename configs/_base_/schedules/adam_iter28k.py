@@ -6,7 +6,7 @@
 _base_ = ['../default_runtime.py']
 
 optim_wrapper = dict(
-    type='OptimWrapper',
+    type='PartClipOptimWrapper',  # mmengine's OptimWrapper + per-part clipping (lrfr/engine/optim_wrappers)
     optimizer=dict(type='Adam', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.0),
 )
 param_scheduler = [dict(type='MultiStepLR', by_epoch=False, milestones=[16000, 24000], gamma=0.1)]

@@ -10,7 +10,7 @@ _base_ = ['../default_runtime.py']  # this schedule is iteration-based, so it al
 
 # Iteration-based so the same schedule serves one-branch loaders and the two-branch sampler.
 optim_wrapper = dict(
-    type='OptimWrapper',
+    type='PartClipOptimWrapper',  # mmengine's OptimWrapper + per-part clipping (lrfr/engine/optim_wrappers)
     optimizer=dict(type='SGD', lr=0.0125, momentum=0.9, weight_decay=5e-4),
     clip_grad=dict(max_norm=40.0),
 )

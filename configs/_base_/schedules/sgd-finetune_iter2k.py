@@ -5,7 +5,7 @@
 _base_ = ['../default_runtime.py']
 
 optim_wrapper = dict(
-    type='OptimWrapper',
+    type='PartClipOptimWrapper',  # mmengine's OptimWrapper + per-part clipping (lrfr/engine/optim_wrappers)
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=5e-4),
     clip_grad=dict(max_norm=40.0),  # a safety net, as in sgd_iter28k.py
 )
