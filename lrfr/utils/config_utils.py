@@ -176,22 +176,46 @@ def dataset_config_from(source: str, key: str = 'train_dataloader.dataset', ds_a
     return cfg
 
 
+#: optimiser wrapper types ``enable_amp`` switches (mmengine's plain one, lrfr's per-part clipping), and the AMP ones
+AMP_SWITCHABLE = ('OptimWrapper', 'PartClipOptimWrapper')
+AMP_WRAPPERS = ('AmpOptimWrapper', 'AmpPartClipOptimWrapper')
+
+
+def amp_optim_wrapper(wrapper: dict, dtype: str) -> dict:
+    """``wrapper`` (an ``optim_wrapper`` config of a type in :data:`AMP_SWITCHABLE`) switched to mixed
+    precision in place: ``'bfloat16'`` -> ``PartClipOptimWrapper(dtype='bfloat16')`` (autocast, no
+    ``GradScaler``), ``'float16'`` -> ``AmpPartClipOptimWrapper`` with a dynamic loss scale; ``clip_grad``
+    (with its ``parts``) is kept."""
+    kind = wrapper.get('type', 'OptimWrapper')
+    if kind not in AMP_SWITCHABLE:
+        raise ConfigError(f'--amp: optim_wrapper.type={kind!r} is none of {AMP_SWITCHABLE}; '
+                          'set mixed precision in the config itself')
+    if dtype == 'bfloat16':
+        wrapper['type'], wrapper['dtype'] = 'PartClipOptimWrapper', 'bfloat16'
+    elif dtype == 'float16':
+        wrapper['type'], wrapper['dtype'], wrapper['loss_scale'] = 'AmpPartClipOptimWrapper', 'float16', 'dynamic'
+    else:
+        raise ValueError(f"amp_optim_wrapper: dtype must be 'bfloat16' or 'float16', got {dtype!r}")
+    return wrapper
+
+
 def enable_amp(cfg: Config) -> None:
     """Turn on mixed precision: bf16 autocast where the GPU supports it, else fp16; off (fp32) on CPU.
 
-    mmengine's ``AmpOptimWrapper`` refuses the CPU, and bf16 on CPUs without AVX512-BF16 is many times
-    slower than fp32, so on CPU the flag is reported and ignored.
+    bf16 runs as ``PartClipOptimWrapper(dtype='bfloat16')``: autocast only, no ``GradScaler`` (mmengine's
+    ``AmpOptimWrapper`` keeps one under bf16 too, whose unscale/inf check/update sync every step); fp16 as
+    ``AmpPartClipOptimWrapper`` with a dynamic loss scale. Both keep the config's ``clip_grad`` (and its
+    ``parts``). mmengine's ``AmpOptimWrapper`` refuses the CPU, and bf16 on CPUs without AVX512-BF16 is many
+    times slower than fp32, so on CPU the flag is reported and ignored.
     """
     if not torch.cuda.is_available():
         print_log('--amp: no CUDA device, mixed precision is OFF; training runs in fp32 on the CPU.',
                   logger='current')
         return
     wrapper = cfg.optim_wrapper
-    if wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+    kind = wrapper.get('type', 'OptimWrapper')
+    if kind in AMP_WRAPPERS or wrapper.get('dtype') is not None:
         print_log('--amp: AMP is already enabled in the config.', logger='current')
         return
-    wrapper.type = 'AmpOptimWrapper'
-    wrapper.dtype = 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'
-    if wrapper.dtype == 'float16':
-        wrapper.loss_scale = 'dynamic'
-    print_log(f'--amp: autocast with {wrapper.dtype} on the GPU.', logger='current')
+    amp_optim_wrapper(wrapper, 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16')
+    print_log(f'--amp: autocast with {wrapper.dtype} on the GPU ({wrapper.type}).', logger='current')

@@ -26,7 +26,8 @@ Syncs inside C++ operators (boolean-mask indexing, ``nonzero``, ``unique``) do n
 not counted; ``torch.cuda.set_sync_debug_mode`` finds those on a GPU.
 
 Logging iterations (LoggerHook's interval, and the last one, which also saves a checkpoint) may synchronise:
-that is where the buffered losses, gradient norms and loss-guard values are fetched in one transfer each. Run
+that is where the buffered losses and gradient norms, and the loss guard's values, are fetched (one transfer
+each: at most 2, besides the checkpoint's copies of the weights to the host). Run
 ``pytest tests/engine/test_sync_free.py -s`` to print the counts per iteration.
 """
 import sys
@@ -78,19 +79,22 @@ class SyncCounter(Hook):
     # -- which calls count -----------------------------------------------------------------------------------
     @staticmethod
     def _where() -> Optional[str]:
-        """``file:line`` of the first caller outside torch and this file, if the call is inside ``run_iter`` and
-        not inside the DataLoader; else None."""
-        frame, inside, where = sys._getframe(2), False, None
+        """``file:line`` of the first caller outside torch and this file (prefixed ``checkpoint`` under the
+        Runner's ``save_checkpoint``), if the call is inside ``run_iter`` and not inside the DataLoader; else
+        None."""
+        frame, inside, where, saving = sys._getframe(2), False, None, False
         while frame is not None:
             name = frame.f_code.co_filename
             if 'torch/utils/data' in name:
                 return None
             if frame.f_code.co_name == 'run_iter' and name.endswith('mmengine/runner/loops.py'):
                 inside = True
+            if frame.f_code.co_name == 'save_checkpoint' and name.endswith('mmengine/runner/runner.py'):
+                saving = True
             if where is None and '/torch/' not in name and name != __file__:
                 where = f'{Path(name).name}:{frame.f_lineno}'
             frame = frame.f_back
-        return where if inside else None
+        return (f'{where} (checkpoint)' if saving else where) if inside else None
 
     def _count(self, kind: str) -> None:
         if self.iteration is None or self._busy:
@@ -250,4 +254,5 @@ def test_no_sync_outside_logging_iterations(tmp_path, capsys):
             print(f'iteration {i + 1} ({tag}): {sum(calls[i].values())} syncs  {dict(calls[i])}')
     offenders = {i + 1: dict(calls[i]) for i in range(ITERS) if i not in logging and calls[i]}
     assert not offenders, f'host syncs on non-logging iterations (1-based): {offenders}'
-    assert all(sum(calls[i].values()) <= 8 for i in logging), {i + 1: dict(calls[i]) for i in logging}
+    fetches = {i + 1: sum(n for k, n in calls[i].items() if not k.endswith('(checkpoint)')) for i in logging}
+    assert all(n <= 2 for n in fetches.values()), {i + 1: dict(calls[i]) for i in logging}

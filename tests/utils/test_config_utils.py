@@ -19,13 +19,15 @@ def test_amp_is_off_on_cpu(monkeypatch):
     assert cfg.optim_wrapper.type == 'OptimWrapper'
 
 
-@pytest.mark.parametrize('bf16,dtype', [(True, 'bfloat16'), (False, 'float16')])
-def test_amp_on_gpu_picks_bf16_where_supported(monkeypatch, bf16, dtype):
+@pytest.mark.parametrize('bf16,dtype,kind', [(True, 'bfloat16', 'PartClipOptimWrapper'),
+                                              (False, 'float16', 'AmpPartClipOptimWrapper')])
+def test_amp_on_gpu_picks_bf16_where_supported(monkeypatch, bf16, dtype, kind):
+    """bf16: autocast without a GradScaler (lrfr's wrapper); fp16: with one (dynamic loss scale)."""
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda: bf16)
     cfg = _cfg()
     enable_amp(cfg)
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.dtype == dtype
+    assert cfg.optim_wrapper.type == kind and cfg.optim_wrapper.dtype == dtype
     assert cfg.optim_wrapper.get('loss_scale') == (None if bf16 else 'dynamic')
 
 

@@ -18,7 +18,8 @@ packed by the real ``PackFaceInputs``. Then, in the same process and on the same
     optimizer.step -> LR schedulers``, with the optimiser built from the same ``optim_wrapper`` config.
 
 Throughput is samples (LR/HR pairs or LR faces) per second; the ratio lrfr/plain is the Runner's cost.
-``--amp`` runs autocast in both (mmengine's ``AmpOptimWrapper`` in (a); it refuses the CPU). ``--compile``
+``--amp`` runs autocast in both (in (a) the wrapper ``tools/train.py --amp`` picks: bf16 without a
+``GradScaler``, fp16 with one; GPU only). ``--compile``
 compiles the networks (SR head, backbone, neck) in place with ``nn.Module.compile``, so both paths run the
 same compiled kernels and the ratio still isolates the framework. ``--channels-last`` converts the model and
 makes the data preprocessor emit channels-last inputs. Pretrained ``init_cfg`` entries and ``load_from`` are
@@ -45,6 +46,7 @@ from torch.utils.data import Dataset
 from lrfr.datasets.samplers.multi_branch_sampler import source_quotas
 from lrfr.datasets.transforms.degradations import TINYFACE_MEAN_SIZE
 from lrfr.engine.optim_wrappers import split_by_part
+from lrfr.utils.config_utils import amp_optim_wrapper
 from lrfr.utils.checks import to_size_pair
 from lrfr.registry import DATASETS, MODELS, PARAM_SCHEDULERS, TRANSFORMS
 from lrfr.structures import BRANCH_SYN
@@ -262,10 +264,7 @@ def run_lrfr(cfg: Config, model: torch.nn.Module, samples: List[dict], args: arg
 
 def optim_wrapper_cfg(cfg: Config, amp: Optional[str]) -> dict:
     wrapper = ConfigDict(cfg.optim_wrapper)
-    if amp:
-        wrapper.type = 'AmpOptimWrapper'
-        wrapper.dtype = 'bfloat16' if amp == 'bf16' else 'float16'
-    return wrapper
+    return amp_optim_wrapper(wrapper, 'bfloat16' if amp == 'bf16' else 'float16') if amp else wrapper
 
 
 def run_plain(cfg: Config, model: torch.nn.Module, samples: List[dict], args: argparse.Namespace,

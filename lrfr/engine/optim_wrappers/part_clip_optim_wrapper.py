@@ -1,13 +1,14 @@
 """Gradient-norm clipping per part of the model (the SR head apart from the FR network)."""
 import copy
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Union
 
 import torch
 from mmengine.model import is_model_wrapper
-from mmengine.optim import OptimWrapper
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from torch import nn
 
+from lrfr.engine.hooks.runtime_info_hook import deferred_scalars
 from lrfr.errors import LRFRError
 from lrfr.registry import OPTIM_WRAPPERS
 
@@ -33,17 +34,34 @@ class PartClipOptimWrapper(OptimWrapper):
     (``max_norm``, optionally ``norm_type``) and inherits the top level's ``norm_type``. The norms are logged
     as ``grad_norm`` (the rest) and ``grad_norm_<part>``, and kept as tensors in ``last_grad_norms``.
 
+    No host-device synchronisation: clipping stays on the device (``clip_grad_norm_`` without
+    ``error_if_nonfinite``), and the norms reach the message hub through
+    :func:`~lrfr.engine.hooks.deferred_scalars`, fetched with the losses at the logging iterations by
+    ``DeferredRuntimeInfoHook`` (the default runtime's); every step's norm is logged, as mmengine's
+    ``OptimWrapper`` logs it.
+
+    ``dtype='bfloat16'`` runs the forward pass under ``torch.autocast`` on the model's device type, without a
+    ``GradScaler`` (bf16 has fp32's exponent range: nothing to scale, and the scaler's unscale/inf check/update
+    would cost a sync per step). fp16 needs the scaler: :class:`AmpPartClipOptimWrapper`.
+
     Args:
         optimizer (torch.optim.Optimizer): the optimiser.
         accumulative_counts (int): gradient accumulation steps, as in ``OptimWrapper``.
         clip_grad (dict, optional): ``clip_grad_norm_`` arguments, plus ``parts``.
+        dtype (str | torch.dtype, optional): ``'bfloat16'`` for bf16 autocast; None (default): no autocast.
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, accumulative_counts: int = 1,
-                 clip_grad: Optional[dict] = None) -> None:
+                 clip_grad: Optional[dict] = None, dtype: Union[str, torch.dtype, None] = None) -> None:
         clip_grad = copy.deepcopy(dict(clip_grad)) if clip_grad else None
         parts = clip_grad.pop('parts', None) if clip_grad else None
         self.part_clip: Dict[str, dict] = self._check_parts(parts, clip_grad)
+        if isinstance(dtype, str):
+            dtype = getattr(torch, dtype, dtype)
+        if dtype not in (None, torch.bfloat16):
+            raise LRFRError(f'PartClipOptimWrapper: dtype must be None or bfloat16 (autocast without a loss '
+                            f'scaler), got {dtype!r}; float16 needs one: type="AmpPartClipOptimWrapper"')
+        self.autocast_dtype: Optional[torch.dtype] = dtype
         super().__init__(optimizer, accumulative_counts=accumulative_counts, clip_grad=clip_grad)
         self._part_params: Optional[Dict[str, List[nn.Parameter]]] = None
         # the norms of the last clipped step, as tensors (for analysis tools; reading them syncs)
@@ -75,10 +93,17 @@ class PartClipOptimWrapper(OptimWrapper):
 
     @contextmanager
     def optim_context(self, model: nn.Module) -> Iterator[None]:
+        """mmengine's context (gradient accumulation), after binding the parts; bf16 autocast on the device
+        type of the model's parameters when ``dtype`` is set."""
         if self.part_clip and self._part_params is None:
             self.bind_parts(model)
         with super().optim_context(model):
-            yield
+            if self.autocast_dtype is None:
+                yield
+            else:
+                device_type = next(model.parameters()).device.type
+                with torch.autocast(device_type=device_type, dtype=self.autocast_dtype):
+                    yield
 
     def _clip_grad(self) -> None:
         """Clip each part (and the rest) to its own norm; keep the norms in ``last_grad_norms`` and log them."""
@@ -98,7 +123,17 @@ class PartClipOptimWrapper(OptimWrapper):
                 continue
             key = self.grad_name if name == REST else f'{self.grad_name}_{name}'
             self.last_grad_norms[key] = norm.detach()
-            self.message_hub.update_scalar(f'train/{key}', float(norm))
+            deferred_scalars(self.message_hub).put(f'train/{key}', norm)  # no sync: fetched when logged
+
+
+@OPTIM_WRAPPERS.register_module()
+class AmpPartClipOptimWrapper(AmpOptimWrapper, PartClipOptimWrapper):
+    """fp16 mixed precision (mmengine's ``AmpOptimWrapper``: autocast and a ``GradScaler``, whose step syncs
+    once per step) with :class:`PartClipOptimWrapper`'s per-part clipping of the unscaled gradients.
+
+    Arguments: ``AmpOptimWrapper``'s (``loss_scale``, ``dtype``) and ``PartClipOptimWrapper``'s ``clip_grad``
+    with ``parts``. For bf16 use ``PartClipOptimWrapper(dtype='bfloat16')``: no scaler.
+    """
 
 
 def split_by_part(model: nn.Module, params: List[nn.Parameter], parts: List[str]) -> Dict[str, List[nn.Parameter]]:
