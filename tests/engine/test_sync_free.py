@@ -14,8 +14,8 @@ The rule, since on a CPU every tensor is a host tensor:
   wrapper, and every ``before/after_train_iter`` hook) count, and none that pass through ``torch.utils.data``
   (the DataLoader's sampler and collation work on CPU tensors in the main process here, as a loader worker
   would on a GPU machine);
-* the tensors of the loader's batch are *host tensors* (tagged at ``before_train_iter``); every other tensor
-  is taken to live on the training device. Reading a host tensor (``.tolist()`` of a label, say) is no sync;
+* the tensors of the loader's batch (tagged at ``before_train_iter``) and those ``torch.tensor(data)`` makes
+  without a device are *host tensors*; every other tensor is taken to live on the training device. Reading a host tensor (``.tolist()`` of a label, say) is no sync;
   moving one with ``.to(device)`` is, unless ``non_blocking=True``;
 * a ``.to(<torch.device>)`` of a device tensor is taken as a move to the training device (a no-op there);
   ``.to('cpu')`` with the device named by a string, and ``.cpu()``, as a copy to the host. This is the one
@@ -153,7 +153,11 @@ class SyncCounter(Hook):
             def tensor(data, *args, **kwargs):
                 if kwargs.get('device') is not None:
                     counter._count('torch.tensor(..., device=...) (blocking host-to-device copy)')
-                return original(data, *args, **kwargs)
+                    return original(data, *args, **kwargs)
+                out = original(data, *args, **kwargs)
+                if counter.iteration is not None:
+                    counter._host[id(out)] = out  # made from Python data on the host: a host tensor
+                return out
             return tensor
 
         self._patch(torch.Tensor, 'cpu', make_cpu)
@@ -228,6 +232,8 @@ def test_the_counter_sees_each_kind_of_sync_and_ignores_the_rest(monkeypatch):
         device_t.to(torch.device('cpu'))  # the training device: a no-op
         host_t.tolist(), float(host_t)  # host tensors: not counted
         torch.tensor([1, 2], device='cpu')
+        made = torch.tensor([3.0])  # a host tensor: reading it is free, moving it without non_blocking is not
+        float(made), made.to(torch.device('cpu'))
 
     with counter:
         monkeypatch.setattr(SyncCounter, '_where', staticmethod(lambda: 'here:1'))
@@ -239,7 +245,7 @@ def test_the_counter_sees_each_kind_of_sync_and_ignores_the_rest(monkeypatch):
         kinds[key.split(' at ')[0]] += n
     assert kinds == Counter({'Tensor.item': 1, 'Tensor.tolist': 1, 'Tensor.numpy': 1, 'Tensor.__bool__': 1,
                              'Tensor.__float__': 1, 'Tensor.__int__': 1, 'Tensor.cpu': 1, "Tensor.to('cpu')": 1,
-                             'Tensor.__index__': 1, 'Tensor.to (blocking host-to-device copy)': 1,
+                             'Tensor.__index__': 1, 'Tensor.to (blocking host-to-device copy)': 2,
                              'torch.tensor(..., device=...) (blocking host-to-device copy)': 1})
     assert 'wrapper' not in repr(torch.Tensor.item) and torch.tensor.__name__ == 'tensor'
 
