@@ -229,7 +229,8 @@ def test_runner_trains_partial_fc_on_two_ddp_processes(tmp_path):
     proc = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port=29571',
          osp.join(repo, 'tools', 'train.py'), str(config), '--launcher', 'pytorch', '--work-dir', 'work_dirs/pfc',
-         '--cfg-options', 'train_cfg.max_iters=4', 'train_cfg.val_interval=4', 'default_hooks.checkpoint.interval=4',
+         '--cfg-options', 'train_cfg.max_iters=4', 'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=4',
+         'optim_wrapper.optimizer.lr=0',  # the same mAP at iterations 2 and 4: the best is iteration 2's save
          'default_hooks.logger.interval=1', 'train_dataloader.batch_size=8'],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
     log = proc.stdout + proc.stderr
@@ -239,5 +240,5 @@ def test_runner_trains_partial_fc_on_two_ddp_processes(tmp_path):
     assert state['head.weight'].shape == (25, 128)  # every rank's shard (13 + 12), gathered before saving
     assert state['head.weight'].abs().sum(dim=1).min() > 0  # no empty row: rank 1's centres are there
     best = sorted((tmp_path / 'work_dirs' / 'pfc').glob('best_*.pth'))
-    assert best, 'save_best kept no checkpoint'
+    assert [p.name for p in best] == ['best_tinyface_mAP_iter_2.pth'], best  # saved after a validation only
     assert torch.load(best[0], map_location='cpu')['state_dict']['head.weight'].shape == (25, 128)  # gathered too
