@@ -223,12 +223,14 @@ def test_runner_trains_partial_fc_on_two_ddp_processes(tmp_path):
         "model = dict(head=dict(_delete_=True, type='PartialFCHead', num_classes=25, in_channels=128,\n"
         "                       margin=dict(type='ArcFaceHead', margin=0.3, scale=16.0), sample_rate=0.5))\n"
         "model_wrapper_cfg = dict(type='lrfr.PartialFCDistributedDataParallel')\n"
-        "custom_hooks = [dict(type='PartialFCCheckpointHook')]\n")
+        "custom_hooks = [dict(type='PartialFCCheckpointHook')]\n"
+        "default_hooks = dict(checkpoint=dict(save_best='tinyface/mAP', rule='greater'))\n")
     env = {**os.environ, 'PYTHONPATH': repo, 'OMP_NUM_THREADS': '1'}
     proc = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port=29571',
          osp.join(repo, 'tools', 'train.py'), str(config), '--launcher', 'pytorch', '--work-dir', 'work_dirs/pfc',
-         '--cfg-options', 'train_cfg.max_iters=4', 'train_cfg.val_interval=4', 'default_hooks.checkpoint.interval=4',
+         '--cfg-options', 'train_cfg.max_iters=4', 'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=4',
+         'optim_wrapper.optimizer.lr=0',  # the same mAP at iterations 2 and 4: the best is iteration 2's save
          'default_hooks.logger.interval=1', 'train_dataloader.batch_size=8'],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
     log = proc.stdout + proc.stderr
@@ -237,3 +239,6 @@ def test_runner_trains_partial_fc_on_two_ddp_processes(tmp_path):
     state = torch.load(tmp_path / 'work_dirs' / 'pfc' / 'final.pth', map_location='cpu')['state_dict']
     assert state['head.weight'].shape == (25, 128)  # every rank's shard (13 + 12), gathered before saving
     assert state['head.weight'].abs().sum(dim=1).min() > 0  # no empty row: rank 1's centres are there
+    best = sorted((tmp_path / 'work_dirs' / 'pfc').glob('best_*.pth'))
+    assert [p.name for p in best] == ['best_tinyface_mAP_iter_2.pth'], best  # saved after a validation only
+    assert torch.load(best[0], map_location='cpu')['state_dict']['head.weight'].shape == (25, 128)  # gathered too

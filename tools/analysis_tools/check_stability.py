@@ -314,6 +314,8 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
     for path in args.configs:
         if not osp.isfile(path):
             raise SystemExit(f'check_stability: config file not found: {path}')
+        if 'train_cfg' not in Config.fromfile(path):
+            raise SystemExit(f'check_stability: {path} has no train_cfg (a test-only config): nothing to train')
     torch.set_num_threads(args.threads)
     records: List[dict] = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):

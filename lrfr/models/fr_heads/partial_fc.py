@@ -306,8 +306,9 @@ class PartialFCCheckpointHook(Hook):
 
     mmengine saves checkpoints on rank 0 only, where no collective can run; this hook (priority
     ``LOW``, ahead of ``CheckpointHook``'s ``VERY_LOW``) gathers the full ``(C, D)`` matrices on
-    the iterations and epochs where the ``CheckpointHook`` will save, so rank 0's state dict
-    holds them, and drops them after. A no-op in one process.
+    the iterations and epochs where the ``CheckpointHook`` will save, and after each validation when it keeps
+    the best checkpoint (``save_best``), so rank 0's state dict holds them, and drops them after. A no-op in
+    one process.
     """
 
     priority = 'LOW'
@@ -341,6 +342,13 @@ class PartialFCCheckpointHook(Hook):
         if ckpt is not None and ckpt.by_epoch and (
                 self.every_n_epochs(runner, ckpt.interval, ckpt.save_begin)
                 or (ckpt.save_last and self.is_last_train_epoch(runner))):
+            self._gather(runner)
+
+    def after_val_epoch(self, runner, metrics: Optional[dict] = None) -> None:
+        # CheckpointHook (VERY_LOW) may save a best checkpoint right after this hook: every rank gathers, since
+        # only rank 0 knows whether the metric improved (released at the next training iteration)
+        ckpt = self._checkpoint_hook(runner)
+        if ckpt is not None and ckpt.save_best:
             self._gather(runner)
 
     def before_train_epoch(self, runner) -> None:
