@@ -130,3 +130,13 @@ def test_histories_equal_mmengines_and_are_complete_when_logged_and_saved(tmp_pa
     assert len(history.data[0]) == 14
     assert history.data[0].tolist() == ours.message_hub.get_scalar('train/loss').data[0][:14].tolist()
     assert all(math.isfinite(v) for v in history.data[0])
+
+
+def test_a_run_that_never_flushes_is_bounded(monkeypatch):
+    import lrfr.engine.hooks.runtime_info_hook as module
+    monkeypatch.setattr(module, 'MAX_PENDING', 3)
+    hub = MessageHub(name='deferred_bounded')
+    buffer = DeferredScalars(hub)
+    for i in range(4):
+        buffer.put('train/loss', torch.tensor(float(i)))
+    assert len(buffer) == 0 and list(hub.get_scalar('train/loss').data[0]) == [0.0, 1.0, 2.0, 3.0]
