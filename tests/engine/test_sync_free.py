@@ -14,8 +14,10 @@ The rule, since on a CPU every tensor is a host tensor:
   wrapper, and every ``before/after_train_iter`` hook) count, and none that pass through ``torch.utils.data``
   (the DataLoader's sampler and collation work on CPU tensors in the main process here, as a loader worker
   would on a GPU machine);
-* the tensors of the loader's batch (tagged at ``before_train_iter``) and those ``torch.tensor(data)`` makes
-  without a device are *host tensors*; every other tensor is taken to live on the training device. Reading a host tensor (``.tolist()`` of a label, say) is no sync;
+* *host tensors* are the tensors of the loader's batch (tagged at ``before_train_iter``), those
+  ``torch.tensor(data)`` makes without a device or with ``device='cpu'`` (Adam's step counter), and the
+  results of ``.cpu()``/``.to('cpu')`` and of dtype changes of host tensors; every other tensor is taken to
+  live on the training device (the result of moving a host tensor there included); Reading a host tensor (``.tolist()`` of a label, say) is no sync;
   moving one with ``.to(device)`` is, unless ``non_blocking=True``;
 * a ``.to(<torch.device>)`` of a device tensor is taken as a move to the training device (a no-op there);
   ``.to('cpu')`` with the device named by a string, and ``.cpu()``, as a copy to the host. This is the one
@@ -34,6 +36,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
+from weakref import WeakValueDictionary
 
 import pytest
 import torch
@@ -63,6 +66,12 @@ def _tensors_in(node) -> List[torch.Tensor]:
     return []
 
 
+def _another(source: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out``, or an alias of it when the CPU made the copy a no-op: on a GPU a copy between host and device is
+    another tensor, and tagging it must not re-tag its source."""
+    return out.view_as(out) if out is source else out
+
+
 class SyncCounter(Hook):
     """Counts host-synchronising tensor calls per training iteration with the caller's ``file:line`` (see the
     module docstring for what counts). A hook itself: it learns the iteration and tags the loader's tensors."""
@@ -72,7 +81,7 @@ class SyncCounter(Hook):
     def __init__(self) -> None:
         self.iteration: Optional[int] = None
         self.calls: Dict[int, Counter] = defaultdict(Counter)
-        self._host: Dict[int, torch.Tensor] = {}  # id -> tensor (kept alive for the iteration: ids stay unique)
+        self._host: 'WeakValueDictionary[int, torch.Tensor]' = WeakValueDictionary()  # id -> host tensor
         self._saved: List[Tuple[object, str, object]] = []
         self._busy = False
 
@@ -108,7 +117,10 @@ class SyncCounter(Hook):
             self._busy = False
 
     def _is_host(self, tensor: torch.Tensor) -> bool:
-        return id(tensor) in self._host
+        return self._host.get(id(tensor)) is tensor
+
+    def _mark_host(self, tensor: torch.Tensor) -> None:
+        self._host[id(tensor)] = tensor
 
     # -- the patches -----------------------------------------------------------------------------------------
     def _patch(self, owner: object, name: str, make) -> None:
@@ -135,28 +147,40 @@ class SyncCounter(Hook):
             def cpu(self, *args, **kwargs):
                 if not counter._is_host(self):
                     counter._count('Tensor.cpu')
-                return original(self, *args, **kwargs)
+                out = _another(self, original(self, *args, **kwargs))
+                counter._mark_host(out)
+                return out
             return cpu
 
         def make_to(original):
             def to(self, *args, **kwargs):
                 device, _, non_blocking, _ = torch._C._nn._parse_to(*args, **kwargs)
-                if device is not None and not non_blocking:
-                    if counter._is_host(self):
+                named_cpu = any(isinstance(a, str) and a.startswith('cpu') for a in (*args, kwargs.get('device')))
+                host = counter._is_host(self)
+                out = original(self, *args, **kwargs)
+                if device is None or named_cpu:  # a dtype change stays where it is; 'cpu' is the host
+                    if named_cpu and not host:
+                        if not non_blocking:
+                            counter._count("Tensor.to('cpu')")
+                        out = _another(self, out)
+                    if host or named_cpu:
+                        counter._mark_host(out)
+                elif host:  # to the training device
+                    if not non_blocking:
                         counter._count('Tensor.to (blocking host-to-device copy)')
-                    elif any(isinstance(a, str) and a.startswith('cpu') for a in (*args, kwargs.get('device'))):
-                        counter._count("Tensor.to('cpu')")
-                return original(self, *args, **kwargs)
+                    out = _another(self, out)
+                return out
             return to
 
         def make_tensor(original):
             def tensor(data, *args, **kwargs):
-                if kwargs.get('device') is not None:
+                device = kwargs.get('device')
+                on_host = device is None or (isinstance(device, str) and device.startswith('cpu'))
+                if not on_host:
                     counter._count('torch.tensor(..., device=...) (blocking host-to-device copy)')
-                    return original(data, *args, **kwargs)
                 out = original(data, *args, **kwargs)
-                if counter.iteration is not None:
-                    counter._host[id(out)] = out  # made from Python data on the host: a host tensor
+                if on_host:
+                    counter._mark_host(out)  # made from Python data on the host (e.g. Adam's step counter)
                 return out
             return tensor
 
@@ -173,10 +197,11 @@ class SyncCounter(Hook):
     # -- the hook --------------------------------------------------------------------------------------------
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         self.iteration = runner.iter
-        self._host = {id(t): t for t in _tensors_in(data_batch)}
+        for tensor in _tensors_in(data_batch):
+            self._mark_host(tensor)
 
     def after_train(self, runner) -> None:
-        self.iteration, self._host = None, {}
+        self.iteration = None
 
 
 def shrunk_csri_config(work_dir: Path) -> Config:
@@ -217,7 +242,7 @@ def test_the_counter_sees_each_kind_of_sync_and_ignores_the_rest(monkeypatch):
     """The counter itself: every kind counts inside run_iter, nothing counts outside it or on host tensors."""
     counter = SyncCounter()
     device_t, host_t = torch.ones(2), torch.zeros(1)
-    counter._host = {id(host_t): host_t}
+    counter._mark_host(host_t)
     counter.iteration = 0
 
     def run_iter():  # named as mmengine's, but in this file: check that the file matters too
@@ -231,9 +256,13 @@ def test_the_counter_sees_each_kind_of_sync_and_ignores_the_rest(monkeypatch):
         host_t.to(torch.device('cpu'), non_blocking=True)  # not counted
         device_t.to(torch.device('cpu'))  # the training device: a no-op
         host_t.tolist(), float(host_t)  # host tensors: not counted
-        torch.tensor([1, 2], device='cpu')
+        torch.tensor([1, 2], device=torch.device('cpu'))  # a torch.device: the training device
         made = torch.tensor([3.0])  # a host tensor: reading it is free, moving it without non_blocking is not
-        float(made), made.to(torch.device('cpu'))
+        float(made), made.to(torch.double).item()
+        moved = made.to(torch.device('cpu'))
+        moved.item()  # on the device now
+        step = torch.tensor(0.0, device='cpu')  # a named host tensor, as Adam keeps its step counter
+        step.item(), device_t.cpu().tolist(), device_t.to('cpu').tolist()  # on the host after the copy: free
 
     with counter:
         monkeypatch.setattr(SyncCounter, '_where', staticmethod(lambda: 'here:1'))
@@ -243,8 +272,8 @@ def test_the_counter_sees_each_kind_of_sync_and_ignores_the_rest(monkeypatch):
     kinds = Counter()
     for key, n in counter.calls[0].items():
         kinds[key.split(' at ')[0]] += n
-    assert kinds == Counter({'Tensor.item': 1, 'Tensor.tolist': 1, 'Tensor.numpy': 1, 'Tensor.__bool__': 1,
-                             'Tensor.__float__': 1, 'Tensor.__int__': 1, 'Tensor.cpu': 1, "Tensor.to('cpu')": 1,
+    assert kinds == Counter({'Tensor.item': 2, 'Tensor.tolist': 1, 'Tensor.numpy': 1, 'Tensor.__bool__': 1,
+                             'Tensor.__float__': 1, 'Tensor.__int__': 1, 'Tensor.cpu': 2, "Tensor.to('cpu')": 2,
                              'Tensor.__index__': 1, 'Tensor.to (blocking host-to-device copy)': 2,
                              'torch.tensor(..., device=...) (blocking host-to-device copy)': 1})
     assert 'wrapper' not in repr(torch.Tensor.item) and torch.tensor.__name__ == 'tensor'
