@@ -36,7 +36,7 @@ def test_running_median_of_the_window():
 
 
 def test_spike_after_warmup_names_the_growing_term():
-    hook = LossGuardHook(ratio=10.0, window=10, warmup=3)
+    hook = LossGuardHook(ratio=10.0, window=10, warmup=3, patience=1)
     for _ in range(3):
         assert hook.diagnose(dict(loss=1.0, loss_cls=0.9, loss_center=0.1)) is None
     assert hook.diagnose(dict(loss=9.9, loss_cls=9.8, loss_center=0.1)) is None  # 9.9 <= 10 x 1.0
@@ -47,7 +47,7 @@ def test_spike_after_warmup_names_the_growing_term():
 
 
 def test_no_spike_check_during_warmup_and_bad_values_stay_out_of_the_median():
-    hook = LossGuardHook(ratio=2.0, window=10, warmup=2)
+    hook = LossGuardHook(ratio=2.0, window=10, warmup=2, patience=1)
     assert hook.diagnose(dict(loss=1.0)) is None
     assert hook.diagnose(dict(loss=50.0)) is None  # still warming up: accepted
     assert hook.diagnose(dict(loss=1.0)) is None   # median of {1, 50, 1} = 1
@@ -56,11 +56,33 @@ def test_no_spike_check_during_warmup_and_bad_values_stay_out_of_the_median():
 
 
 def test_a_near_zero_loss_may_jump_by_large_factors():
-    hook = LossGuardHook(ratio=10.0, window=10, warmup=2, min_delta=0.1)
+    hook = LossGuardHook(ratio=10.0, window=10, warmup=2, min_delta=0.1, patience=1)
     for _ in range(3):
         assert hook.diagnose(dict(loss=0.002)) is None
     assert hook.diagnose(dict(loss=0.05)) is None  # 25x the median, but only 0.048 above it
     assert hook.diagnose(dict(loss=0.2)) is not None  # 100x and 0.198 above
+
+
+def test_stop_needs_a_lasting_spike_one_hard_batch_is_noise():
+    """patience=3: single hard batches (even 100x) pass; three spiking totals in a row stop the run."""
+    hook = LossGuardHook(ratio=10.0, window=20, warmup=3, patience=3)
+    for _ in range(5):
+        assert hook.diagnose(dict(loss=0.3, loss_cls=0.3)) is None
+    for _ in range(2):
+        assert hook.diagnose(dict(loss=30.0, loss_cls=30.0)) is None  # two in a row: not yet
+        assert hook.diagnose(dict(loss=0.3, loss_cls=0.3)) is None
+    assert hook.diagnose(dict(loss=12.0, loss_cls=12.0)) is None
+    assert hook.diagnose(dict(loss=12.0, loss_cls=12.0)) is None
+    reason = hook.diagnose(dict(loss=4.0, loss_cls=4.0))  # 12, 12, 4: each > 10 x 0.3
+    assert reason == ('loss_cls = 4 is 13.3x its running median 0.3 (total loss 4 > 10 x median 0.3, and 3 '
+                      'iterations in a row)')
+
+
+def test_skip_judges_every_step_alone():
+    hook = LossGuardHook(ratio=10.0, window=20, warmup=3, patience=5, action='skip')
+    for _ in range(5):
+        assert hook.diagnose(dict(loss=0.3)) is None
+    assert hook.diagnose(dict(loss=6.6)) is not None
 
 
 @pytest.mark.parametrize('value', [math.nan, math.inf, -math.inf])
@@ -77,6 +99,7 @@ def test_non_finite_is_bad_even_in_warmup(value):
     (dict(action='ignore'), "action must be one of .*'ignore'"),
     (dict(max_skips=1.5), 'max_skips must be an int >= 0'),
     (dict(min_delta=-1.0), 'min_delta must be >= 0'),
+    (dict(patience=0), 'patience must be an int >= 1'),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -161,16 +184,27 @@ def test_a_run_made_to_diverge_stops_with_one_clear_error(tmp_path):
         runner.train()
     message = str(info.value)
     assert '\n' not in message
-    expected = (r'^LossGuardHook: training diverged at iteration (\d+): loss_mse = \S+ is \S+x its running median '
-                r'\S+ \(total loss \S+ > 10 x median \S+\); last good checkpoint: (.*)$')
+    expected = (r'^LossGuardHook: training diverged at iteration (\d+) \(spiking since iteration (\d+)\): '
+                r'loss_mse = \S+ is \S+x its running median \S+ \(total loss \S+ > 10 x median \S+, and 5 '
+                r'iterations in a row\); last good checkpoint: (.*)$')
     match = pytest.importorskip('re').match(expected, message)
     assert match, message
-    iteration, ckpt = int(match[1]), match[2]
-    assert 5 < iteration < 60
-    if iteration > 10:
-        assert ckpt == str(tmp_path / f'iter_{(iteration - 1) // 10 * 10}.pth') and Path(ckpt).is_file()
+    iteration, first, ckpt = int(match[1]), int(match[2]), match[3]
+    assert 5 < first == iteration - 4 < 60  # patience 5 (the default)
+    if first > 10:  # the last checkpoint saved before the first spiking step, not one saved during the spike
+        assert ckpt == str(tmp_path / f'iter_{(first - 1) // 10 * 10}.pth') and Path(ckpt).is_file()
     else:
         assert ckpt == 'none saved yet'
+
+
+def test_a_checkpoint_saved_during_the_spike_is_not_called_good(tmp_path):
+    """Spiking from iteration 9 with patience 5: the run stops at 13, and iter_10.pth (saved at 10) is not good."""
+    poison = {i: 1e3 for i in range(8, 60)}  # 0-based calls 8.. are iterations 9..
+    runner = make_runner(tmp_path, LinearModel(poison=poison), lr=0.01, guard=dict(warmup=3, window=20))
+    with pytest.raises(LossDivergedError, match=r'^LossGuardHook: training diverged at iteration 13 \(spiking since '
+                                                r'iteration 9\): .* last good checkpoint: none saved yet$'):
+        runner.train()
+    assert (tmp_path / 'iter_10.pth').is_file()
 
 
 def test_non_finite_loss_stops_before_any_checkpoint(tmp_path):
@@ -277,3 +311,17 @@ def test_a_bad_iteration_in_the_last_window_is_found_at_the_end(tmp_path):
         runner.train()
     assert 'update_params' not in vars(runner.optim_wrapper)
     assert '_save_checkpoint_with_step' not in vars(checkpoint)
+
+
+def test_a_lasting_spike_across_a_flush_and_a_save_names_the_checkpoint_before_it(tmp_path):
+    """Spikes from iteration 18 (1-based): the flush at 20 sees 3 of the 5 needed, so iter_20.pth is saved during
+    the spike; the flush at 24 completes the streak at 22 and names iter_10.pth, the last one before it began."""
+    torch.manual_seed(0)  # the model's initial weights, whatever ran before
+    poison = {i: 100.0 for i in range(17, 30)}
+    runner = make_runner(tmp_path, LinearModel(poison=poison), lr=1e-4, guard=dict(warmup=5, patience=5),
+                         max_iters=30, ckpt_interval=10, log_interval=4)
+    with pytest.raises(LossDivergedError, match=r'at iteration 22 \(spiking since iteration 18\): loss_mse = .*5 '
+                                                r'iterations in a row\); last good checkpoint: '
+                                                + str(tmp_path / 'iter_10.pth') + '$'):
+        runner.train()
+    assert (tmp_path / 'iter_20.pth').is_file() and not (tmp_path / 'iter_30.pth').exists()

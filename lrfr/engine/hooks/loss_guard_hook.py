@@ -75,15 +75,18 @@ class LossGuardHook(Hook):
     step:
 
     * any non-finite entry (``nan``/``inf``) is bad at once;
-    * after ``warmup`` accepted iterations, the total loss is bad when it exceeds ``ratio`` times the median
+    * after ``warmup`` accepted iterations, the total loss spikes when it exceeds ``ratio`` times the median
       of the last ``window`` accepted totals, and that median by more than ``min_delta`` as well (a loss
-      near zero, e.g. a classifier that fits its batch, legitimately jumps by large factors). The error
-      names the term that grew most above its own median (the one responsible for the spike), its value
-      and that median.
+      near zero, e.g. a classifier that fits its batch, legitimately jumps by large factors). With
+      ``action='stop'`` the spike must last: the run stops when each of the last ``patience`` totals
+      spikes, so one hard batch among easy ones (small batches on a nearly fitted set:
+      docs/csri.md, "Training stability") does not end a healthy run, while a divergence, whose loss keeps
+      growing, stops ``patience - 1`` iterations after its first spike at most. The error names the term
+      that grew most above its own median (the one responsible for the spike), its value and that median.
 
-    ``action='stop'`` raises :class:`LossDivergedError` naming the first bad iteration (1-based, as the log
-    prints it), the term, its value vs its running median, and the last checkpoint the run saved before it
-    (or "none saved yet"). It takes no host-device synchronisation per step: each iteration's loss terms wait
+    ``action='stop'`` raises :class:`LossDivergedError` naming the bad iteration (1-based, as the log prints
+    it; for a lasting spike, the iteration that completed ``patience`` and the one where it began), the term,
+    its value vs its running median, and the last checkpoint the run saved before it (or "none saved yet"). It takes no host-device synchronisation per step: each iteration's loss terms wait
     on the device and are fetched together (one transfer, one all-reduce under distributed training) on the
     LoggerHook's logging iterations, before a checkpoint is written, before validation and at the end of
     training. The run therefore stops up to one logging interval after the bad iteration (its updates have
@@ -108,6 +111,8 @@ class LossGuardHook(Hook):
         warmup (int): accepted iterations before spikes are checked (non-finite values always are).
             Defaults to 50.
         min_delta (float): a spike must also exceed the median by this much. Defaults to 0.1.
+        patience (int): with ``'stop'``, the number of consecutive iterations whose totals must all spike
+            (1: any single spike stops the run). Defaults to 5.
         action (str): ``'stop'`` or ``'skip'``. Defaults to ``'stop'``.
         max_skips (int): with ``'skip'``, the run stops at the ``max_skips + 1``-th bad step. Defaults to 10.
     """
@@ -115,10 +120,11 @@ class LossGuardHook(Hook):
     priority = 'VERY_HIGH'
 
     def __init__(self, ratio: float = 10.0, window: int = 100, warmup: int = 50, action: str = 'stop',
-                 max_skips: int = 10, min_delta: float = 0.1) -> None:
+                 max_skips: int = 10, min_delta: float = 0.1, patience: int = 5) -> None:
         if not ratio > 1.0:
             raise ValueError(f'LossGuardHook: ratio must be > 1, got {ratio}')
-        for name, value, minimum in (('window', window, 1), ('warmup', warmup, 0), ('max_skips', max_skips, 0)):
+        for name, value, minimum in (('window', window, 1), ('warmup', warmup, 0), ('max_skips', max_skips, 0),
+                                     ('patience', patience, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 raise ValueError(f'LossGuardHook: {name} must be an int >= {minimum}, got {value!r}')
         if not min_delta >= 0.0:
@@ -131,6 +137,9 @@ class LossGuardHook(Hook):
         self.action = action
         self.max_skips = max_skips
         self.min_delta = float(min_delta)
+        self.patience = patience if action == 'stop' else 1  # 'skip' judges every step on its own
+        self.streak = 0  # consecutive spiking totals so far
+        self._streak_start: Optional[Tuple[str, Optional[str]]] = None  # (where, checkpoint) before the streak
         self.skipped = 0
         self._medians: Dict[str, RunningMedian] = {}
         self._accepted = 0
@@ -141,6 +150,7 @@ class LossGuardHook(Hook):
         self._resumed_from: Optional[str] = None
         self._patched: List[Tuple[object, str]] = []
         self._pending: List[Tuple[int, List[str], torch.Tensor]] = []  # (0-based iteration, names, values)
+        self._iteration: Optional[int] = None  # the deferred iteration being checked, else the runner's
 
     # -- the checks -------------------------------------------------------------------------------------------
     def _median(self, name: str) -> RunningMedian:
@@ -151,37 +161,54 @@ class LossGuardHook(Hook):
     def diagnose(self, terms: Dict[str, float]) -> Optional[str]:
         """Why these loss terms are bad (a phrase naming the term, its value and its median), or None.
 
-        Accepted terms enter the running medians; bad ones do not.
+        Accepted terms enter the running medians; bad and spiking ones do not.
         """
         bad = [name for name, value in terms.items() if not math.isfinite(value)]
         if bad:
             name = next((n for n in bad if n != 'loss'), bad[0])
             return f'{name} = {terms[name]} is non-finite'
         total = terms.get('loss')
+        spikes = False
         if total is not None and self._accepted >= self.warmup:
             median = self._median('loss').median()
-            if median > 0 and total > self.ratio * median and total - median > self.min_delta:
-                # the term that grew most above its own median carries the spike
-                growth = {n: v - self._median(n).median() for n, v in terms.items()
-                          if n != 'loss' and len(self._median(n))}
-                name = max(growth, key=growth.get) if growth else 'loss'
-                value, term_median = terms[name], self._median(name).median()
-                return (f'{name} = {value:.4g} is {value / max(term_median, 1e-12):.3g}x its running median '
-                        f'{term_median:.4g} (total loss {total:.4g} > {self.ratio:g} x median {median:.4g})')
+            spikes = median > 0 and total > self.ratio * median and total - median > self.min_delta
+        self.streak = self.streak + 1 if spikes else 0
+        if self.streak == 1:
+            self._streak_start = (self._where(), self._last_checkpoint())
+        if self.streak >= self.patience:
+            # the term that grew most above its own median carries the spike
+            growth = {n: v - self._median(n).median() for n, v in terms.items()
+                      if n != 'loss' and len(self._median(n))}
+            name = max(growth, key=growth.get) if growth else 'loss'
+            value, term_median = terms[name], self._median(name).median()
+            lasting = f', and {self.streak} iterations in a row' if self.patience > 1 else ''
+            return (f'{name} = {value:.4g} is {value / max(term_median, 1e-12):.3g}x its running median '
+                    f'{term_median:.4g} (total loss {total:.4g} > {self.ratio:g} x median {median:.4g}'
+                    f'{lasting})')
+        if spikes:  # a spike shorter than `patience` is let through but kept out of the medians
+            return None
         for name, value in terms.items():
             self._median(name).push(value)
         self._accepted += 1
         return None
 
-    def _message(self, reason: str, iteration: Optional[int] = None) -> str:
-        """The error naming the (0-based) ``iteration`` (default: the runner's current one)."""
+    def _where(self) -> str:
+        iteration = self._iteration if self._iteration is not None else (
+            self._runner.iter if self._runner is not None else None)
+        return f'iteration {iteration + 1}' if iteration is not None else 'this iteration'
+
+    def _last_checkpoint(self) -> Optional[str]:
         runner = self._runner
         ckpt = runner.message_hub.get_info('last_ckpt') if runner is not None else None
         if ckpt == self._ckpt_at_start:  # nothing saved by this run: only a resumed-from checkpoint counts
             ckpt = self._resumed_from
-        if iteration is None and runner is not None:
-            iteration = runner.iter
-        where = f'iteration {iteration + 1}' if iteration is not None else 'this iteration'
+        return ckpt
+
+    def _message(self, reason: str) -> str:
+        where, ckpt = self._where(), self._last_checkpoint()
+        if self.streak > 1 and self._streak_start is not None:  # a checkpoint saved during the spike is not good
+            where = f'{where} (spiking since {self._streak_start[0]})'
+            ckpt = self._streak_start[1]
         return (f'LossGuardHook: training diverged at {where}: {reason}; last good checkpoint: '
                 f'{ckpt or "none saved yet"}')
 
@@ -198,13 +225,17 @@ class LossGuardHook(Hook):
         pending, self._pending = self._pending, []
         values = fetch_mean(torch.cat([v for _, _, v in pending]))
         start = 0
-        for iteration, names, _ in pending:
-            terms = dict(zip(names, values[start:start + len(names)]))
-            start += len(names)
-            reason = self.diagnose(terms)
-            if reason is not None:
-                self._restore()  # the run ends here: leave the model, wrapper and hooks as they were
-                raise LossDivergedError(self._message(reason, iteration))
+        try:
+            for iteration, names, _ in pending:
+                terms = dict(zip(names, values[start:start + len(names)]))
+                start += len(names)
+                self._iteration = iteration  # the errors and the streak's start name it, not the current one
+                reason = self.diagnose(terms)
+                if reason is not None:
+                    self._restore()  # the run ends here: leave the model, wrapper and hooks as they were
+                    raise LossDivergedError(self._message(reason))
+        finally:
+            self._iteration = None
 
     def check(self, log_vars: Dict[str, torch.Tensor]) -> None:
         """Check one iteration's ``log_vars`` now (one sync): raise (stop), or mark the coming update to be
