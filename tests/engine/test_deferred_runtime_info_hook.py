@@ -18,7 +18,7 @@ from lrfr.engine.hooks import DeferredScalars, deferred_scalars
 # -- DeferredScalars by hand --------------------------------------------------------------------------------------
 def test_values_arrive_in_order_as_item_would_give_them():
     hub = MessageHub(name='deferred_by_hand')
-    buffer = DeferredScalars(hub)
+    buffer = DeferredScalars(hub, deferred=True)
     values = [torch.tensor(1.1, dtype=torch.float16), torch.tensor(0.3, dtype=torch.bfloat16),
               torch.tensor(1 / 3), torch.tensor(1 / 3, dtype=torch.float64), torch.tensor([7])]
     for v in values:
@@ -34,7 +34,7 @@ def test_values_arrive_in_order_as_item_would_give_them():
 
 
 def test_one_element_only_and_detached():
-    buffer = DeferredScalars(MessageHub(name='deferred_shape'))
+    buffer = DeferredScalars(MessageHub(name='deferred_shape'), deferred=True)
     with pytest.raises(ValueError, match=r"DeferredScalars: 'train/v' must hold one element, got shape \(2,\)"):
         buffer.put('train/v', torch.ones(2))
     w = torch.ones((), requires_grad=True)
@@ -43,7 +43,7 @@ def test_one_element_only_and_detached():
 
 
 def test_flush_fetches_once_per_device_and_kind(monkeypatch):
-    buffer = DeferredScalars(MessageHub(name='deferred_once'))
+    buffer = DeferredScalars(MessageHub(name='deferred_once'), deferred=True)
     for i in range(50):
         buffer.put('train/loss', torch.tensor(float(i)))
         buffer.put('train/grad_norm', torch.tensor(float(-i)))
@@ -117,6 +117,11 @@ def test_histories_equal_mmengines_and_are_complete_when_logged_and_saved(tmp_pa
     ours, watch = train(tmp_path, 'DeferredRuntimeInfoHook', 'PartClipOptimWrapper', 'deferred')
     # the reference: mmengine's hook and wrapper, which push every value at once with .item() / float()
     theirs, _ = train(tmp_path, 'RuntimeInfoHook', 'OptimWrapper', 'mmengine')
+    # lrfr's wrapper under mmengine's hook: nothing would flush, so its norms go to the message hub at once
+    mixed, mixed_watch = train(tmp_path, 'RuntimeInfoHook', 'PartClipOptimWrapper', 'mixed')
+    assert mixed.message_hub.get_scalar('train/grad_norm').data[0].tolist() == \
+        theirs.message_hub.get_scalar('train/grad_norm').data[0].tolist()
+    assert mixed_watch.seen == watch.seen and not len(deferred_scalars(mixed.message_hub))
     keys = {'train/loss', 'train/loss_mse', 'train/loss_reg', 'train/acc', 'train/grad_norm', 'train/lr'}
     assert keys <= set(ours.message_hub.log_scalars)
     for key in keys:
@@ -136,7 +141,14 @@ def test_a_run_that_never_flushes_is_bounded(monkeypatch):
     import lrfr.engine.hooks.runtime_info_hook as module
     monkeypatch.setattr(module, 'MAX_PENDING', 3)
     hub = MessageHub(name='deferred_bounded')
-    buffer = DeferredScalars(hub)
+    buffer = DeferredScalars(hub, deferred=True)
     for i in range(4):
         buffer.put('train/loss', torch.tensor(float(i)))
     assert len(buffer) == 0 and list(hub.get_scalar('train/loss').data[0]) == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_outside_a_deferring_run_values_go_straight_in():
+    hub = MessageHub(name='deferred_off')
+    buffer = DeferredScalars(hub)
+    buffer.put('train/grad_norm', torch.tensor(2.5))
+    assert len(buffer) == 0 and hub.get_scalar('train/grad_norm').current() == 2.5

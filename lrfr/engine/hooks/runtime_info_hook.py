@@ -27,11 +27,14 @@ class DeferredScalars:
     :meth:`flush` fetches them all with one transfer per (device, dtype kind).
 
     Non-tensor values go straight to the message hub unless earlier values of the same key still wait (the
-    key's history keeps its order either way).
+    key's history keeps its order either way). Values are deferred only while ``deferred`` is set, i.e. while
+    a :class:`DeferredRuntimeInfoHook` trains (it flushes them); otherwise ``put`` is mmengine's
+    ``update_scalar``, so a run with another runtime-info hook still logs every value at once.
     """
 
-    def __init__(self, message_hub: MessageHub) -> None:
+    def __init__(self, message_hub: MessageHub, deferred: bool = False) -> None:
         self.message_hub = message_hub
+        self.deferred = deferred
         self.pending: List[Tuple[str, Any, int]] = []
         self._keys: Dict[str, int] = {}
 
@@ -40,6 +43,9 @@ class DeferredScalars:
 
     def put(self, key: str, value: Any, count: int = 1) -> None:
         """Log ``value`` under ``key`` (as ``MessageHub.update_scalar`` would), deferring tensors."""
+        if not self.deferred and not self.pending:
+            self.message_hub.update_scalar(key, value, count)
+            return
         if isinstance(value, torch.Tensor):
             if value.numel() != 1:
                 raise ValueError(f'DeferredScalars: {key!r} must hold one element, got shape {tuple(value.shape)}')
@@ -108,6 +114,10 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
     training (see the module docstring). Set in ``default_hooks.runtime_info`` of the default runtime.
     """
 
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        deferred_scalars(runner.message_hub).deferred = True
+
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs: Optional[dict] = None) -> None:
         if outputs is not None:
             buffer = deferred_scalars(runner.message_hub)
@@ -129,4 +139,5 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
 
     def after_train(self, runner) -> None:
         flush_scalars(runner.message_hub)
+        deferred_scalars(runner.message_hub).deferred = False
         super().after_train(runner)
