@@ -2,11 +2,15 @@
 backend, so no C compiler runs), and its errors."""
 import copy
 import os.path as osp
+import socket
 from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.distributed as dist
 from mmengine.config import Config
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from lrfr.engine.hooks import TrainSpeedHook
 from lrfr.errors import ConfigError
@@ -59,6 +63,35 @@ def test_channels_last_also_before_val_and_test():
         assert all(p.is_contiguous(memory_format=torch.channels_last) for p in _conv_weights(model).values())
         assert model.data_preprocessor.channels_last is True
         assert model.backbone._compiled_call_impl is None  # compiled only for training
+
+
+def test_channels_last_under_ddp_wraps_again_so_the_first_step_is_right():
+    """Converted under an existing DDP wrapper, the first step's gradients are wrong (DDP's buckets keep the
+    old strides); the hook wraps the module again through the Runner's ``wrap_model``."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=0, world_size=1)
+    try:
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(8, 16, 3), nn.ReLU(), nn.Conv2d(16, 16, 3))
+        plain = copy.deepcopy(net)
+        first = DistributedDataParallel(net)
+        runner = SimpleNamespace(model=first, cfg=Config(),
+                                 wrap_model=lambda wrapper_cfg, module: DistributedDataParallel(module))
+        TrainSpeedHook(channels_last=True).before_train(runner)
+        x = torch.randn(2, 8, 12, 12)
+        runner.model(x.contiguous(memory_format=torch.channels_last)).sum().backward()
+        plain(x).sum().backward()
+        for p, q in zip(net.parameters(), plain.parameters()):
+            assert torch.allclose(p.grad, q.grad, atol=1e-3)
+        assert isinstance(runner.model, DistributedDataParallel) and runner.model is not first
+        assert runner.model.module is net
+        second = runner.model
+        TrainSpeedHook(channels_last=True).before_val(runner)  # already channels-last: no new wrapper
+        assert runner.model is second
+    finally:
+        dist.destroy_process_group()
 
 
 def test_compile_wraps_the_parts_in_place_and_keeps_the_keys():

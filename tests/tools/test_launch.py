@@ -1,6 +1,6 @@
 """Beyond one machine: the launch scripts (tools/slurm_*.sh, dist_*.sh), the launcher checks of the tools, and a
-2-process gloo run through a fake ``srun`` that covers ``--launcher slurm``, ``--auto-scale-lr`` and the sampler
-shards of each rank.
+2-process gloo run through a fake ``srun`` that covers ``--launcher slurm``, ``--auto-scale-lr``, the sampler
+shards of each rank and ``--channels-last`` under DDP.
 
 The fake ``srun`` (and ``scontrol``) stand for SLURM on this machine: ``srun`` records its arguments and starts
 ``--ntasks`` local copies of the command with the variables a SLURM task gets (``SLURM_PROCID``,
@@ -202,14 +202,18 @@ def test_slurm_train_two_gloo_processes_scale_the_lr_and_shard_the_samplers(tmp_
            'GPUS': '2', 'GPUS_PER_NODE': '2', 'CPUS_PER_TASK': '1', 'GRES': '', 'PORT': str(_free_port()),
            'OMP_NUM_THREADS': '1'}
     proc = _bash([osp.join(TOOLS, 'slurm_train.sh'), 'cpu', 'lrfr-test', str(config), 'work_dirs/slurm',
-                  '--auto-scale-lr', '--no-validate'], env=env, cwd=tmp_path)
+                  '--auto-scale-lr', '--no-validate', '--channels-last'], env=env, cwd=tmp_path)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
     srun_args = (fake_slurm / 'srun_args.txt').read_text().split()
     assert srun_args[:6] == ['--partition=cpu', '--job-name=lrfr-test', '--ntasks=2', '--ntasks-per-node=2',
                              '--cpus-per-task=1', '--kill-on-bad-exit=1']
-    assert srun_args[-5:] == ['work_dirs/slurm', '--auto-scale-lr', '--no-validate', '--launcher', 'slurm']
+    assert srun_args[-6:] == ['work_dirs/slurm', '--auto-scale-lr', '--no-validate', '--channels-last',
+                              '--launcher', 'slurm']
     assert 'Distributed launcher: slurm' in log and 'Distributed training: True' in log
+    # channels-last under DDP: the module is wrapped again, so DDP's buckets match the new strides
+    assert 'channels-last model wrapped again in MMDistributedDataParallel' in log
+    assert 'Grad strides do not match bucket view strides' not in log
     assert '--auto-scale-lr: world batch 16 / base batch 32: lr 0.005 x 0.5 = 0.0025' in log
     work_dir = tmp_path / 'work_dirs' / 'slurm'
     assert (work_dir / 'final.pth').is_file()

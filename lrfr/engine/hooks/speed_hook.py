@@ -60,9 +60,14 @@ class TrainSpeedHook(Hook):
     would wrap it and prefix every key with ``_orig_mod.``).
 
     Parts the model does not have (an FR-only model has no ``sr``; most have ``neck=None``) are skipped;
-    a name outside :data:`SPEED_PARTS` is an error. Under DDP the conversion happens after mmengine wrapped
-    the model (hooks run after the Runner is built): DDP rebuilds its gradient buckets after the first
-    iteration with the new strides, so only that first iteration copies gradients between layouts.
+    a name outside :data:`SPEED_PARTS` is an error.
+
+    Under DDP the hook runs after mmengine wrapped the model, and DDP lays out its gradient buckets by the
+    parameters' strides when it is built. Converted under it, the first step's gradients come out wrong (torch
+    2.14 warns "Grad strides do not match bucket view strides"; on a 2-layer net they differed by 31 from a
+    plain model's) until DDP rebuilds its buckets after that step. So when the conversion changed a parameter
+    of a wrapped model, the hook wraps the module again with the Runner's own ``wrap_model`` (the config's
+    ``model_wrapper_cfg``, e.g. PartialFC's wrapper) and the old wrapper is dropped.
 
     Args:
         channels_last (bool): convert to channels-last. Defaults to False.
@@ -89,8 +94,11 @@ class TrainSpeedHook(Hook):
     def _model(runner) -> nn.Module:
         return runner.model.module if is_model_wrapper(runner.model) else runner.model
 
-    def convert_channels_last(self, model: nn.Module) -> None:
-        """Move the model's 4-D weights to channels-last and switch its preprocessor's output to it."""
+    def convert_channels_last(self, model: nn.Module) -> bool:
+        """Move the model's 4-D weights to channels-last and switch its preprocessor's output to it; return
+        whether any parameter changed layout."""
+        changed = any(p.dim() == 4 and not p.is_contiguous(memory_format=torch.channels_last)
+                      for p in model.parameters())
         model.to(memory_format=torch.channels_last)
         preprocessor = getattr(model, 'data_preprocessor', None)
         if hasattr(preprocessor, 'channels_last'):
@@ -98,6 +106,7 @@ class TrainSpeedHook(Hook):
         else:
             print_log(f'TrainSpeedHook: the data preprocessor {type(preprocessor).__name__} has no channels_last '
                       'flag; its batches stay contiguous (convolutions convert them)', logger='current')
+        return changed
 
     def compile_parts(self, model: nn.Module) -> tuple:
         """Compile each configured part the model has, in place; return the names compiled."""
@@ -111,8 +120,12 @@ class TrainSpeedHook(Hook):
 
     def _apply(self, runner, with_compile: bool) -> None:
         model = self._model(runner)
-        if self.channels_last:
-            self.convert_channels_last(model)
+        if self.channels_last and self.convert_channels_last(model) and is_model_wrapper(runner.model):
+            wrapper = type(runner.model).__name__
+            runner.model = runner.wrap_model(runner.cfg.get('model_wrapper_cfg'), model)
+            print_log(f'TrainSpeedHook: channels-last model wrapped again in {type(runner.model).__name__} '
+                      f'(was {wrapper}): DDP lays out its gradient buckets by the parameters\' strides',
+                      logger='current')
         if with_compile and self.compile is not None and not self.compiled:
             self.compiled = self.compile_parts(model)
             print_log(f'TrainSpeedHook: compiled {list(self.compiled)} with torch.compile({self.compile})',
