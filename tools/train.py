@@ -90,8 +90,7 @@ def main() -> None:
         enable_amp(cfg)
     if args.auto_scale_lr:
         enable_auto_scale_lr(cfg)
-    add_speed_hook(cfg, channels_last=args.channels_last,
-                   compile=dict(backend=args.compile) if args.compile else False)
+    add_speed_hook(cfg, channels_last=args.channels_last, compile=args.compile)
     checkpoint = resume_checkpoint(args.resume, cfg.work_dir)
     if checkpoint is not None:
         cfg.resume, cfg.load_from = True, checkpoint

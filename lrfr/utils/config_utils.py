@@ -287,11 +287,16 @@ def scaled_lr(cfg: Config, world_size: int) -> Dict[str, Union[int, float]]:
     return dict(world_batch=world_batch, base_batch=base, ratio=ratio, base_lr=base_lr, lr=base_lr * ratio)
 
 
-def add_speed_hook(cfg: Config, channels_last: bool = False, compile: Union[bool, dict] = False) -> None:
+def add_speed_hook(cfg: Config, channels_last: bool = False,
+                   compile: Union[None, bool, str, dict] = None) -> None:
     """Add (or update) :class:`lrfr.engine.hooks.TrainSpeedHook` in ``custom_hooks`` for ``--channels-last`` /
-    ``--compile``; nothing when both are off. A hook the config already has keeps its other settings."""
+    ``--compile [BACKEND]``; nothing when both are off. ``compile``: ``None``/``False`` (off), ``True``, a
+    backend name (``'inductor'``, ``'eager'``: ``dict(backend=name)``) or a dict of ``torch.compile``
+    arguments. A hook the config already has keeps its other settings."""
     if not channels_last and not compile:
         return
+    if isinstance(compile, str):
+        compile = dict(backend=compile)
     hooks = list(cfg.get('custom_hooks') or [])
     hook = next((h for h in hooks if h.get('type') in ('TrainSpeedHook', 'lrfr.TrainSpeedHook')), None)
     if hook is None:

@@ -133,6 +133,11 @@ def test_add_speed_hook_fills_custom_hooks_only_when_asked():
     add_speed_hook(cfg)
     assert cfg.custom_hooks == [dict(type='EMAHook')]
     add_speed_hook(cfg, channels_last=True)
-    add_speed_hook(cfg, compile=dict(backend='eager'))  # updates the same hook
+    add_speed_hook(cfg, compile='eager')  # --compile eager: updates the same hook
     assert cfg.custom_hooks == [dict(type='EMAHook'),
                                 dict(type='TrainSpeedHook', channels_last=True, compile=dict(backend='eager'))]
+    add_speed_hook(cfg, compile=dict(mode='max-autotune'))
+    assert cfg.custom_hooks[1].compile == dict(mode='max-autotune')
+    plain = Config(dict())
+    add_speed_hook(plain, channels_last=False, compile=None)
+    assert 'custom_hooks' not in plain
