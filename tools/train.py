@@ -1,5 +1,5 @@
 """Train a model from a config: ``python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT|auto]] [--amp]
-[--no-validate] [--auto-scale-lr] [--channels-last] [--compile [BACKEND]]``.
+[--no-validate] [--auto-scale-lr] [--channels-last] [--compile [--compile-backend NAME]]``.
 
 CONFIG is a file or a config shipped with lrfr (``lrfr::demo/centreface_1xb32_demo-hr.py``). The model and the
 datasets are built once before the run starts, so a wrong key or a missing data folder ends the tool with one
@@ -43,8 +43,10 @@ def parse_args() -> argparse.Namespace:
                              'auto_scale_lr.base_batch_size')
     parser.add_argument('--channels-last', action='store_true',
                         help='channels-last memory format for the model and its input batches (GPU switch)')
-    parser.add_argument('--compile', nargs='?', const='inductor', metavar='BACKEND',
-                        help='torch.compile the SR head, backbone and neck in place (default backend: inductor)')
+    parser.add_argument('--compile', action='store_true',
+                        help='torch.compile the SR head, backbone and neck in place (GPU switch)')
+    parser.add_argument('--compile-backend', default='inductor', metavar='NAME',
+                        help='torch.compile backend for --compile (default: inductor; eager: trace only)')
     add_common_args(parser)
     return finish_args(parser.parse_args())
 
@@ -90,7 +92,7 @@ def main() -> None:
         enable_amp(cfg)
     if args.auto_scale_lr:
         enable_auto_scale_lr(cfg)
-    add_speed_hook(cfg, channels_last=args.channels_last, compile=args.compile)
+    add_speed_hook(cfg, channels_last=args.channels_last, compile=args.compile and args.compile_backend)
     checkpoint = resume_checkpoint(args.resume, cfg.work_dir)
     if checkpoint is not None:
         cfg.resume, cfg.load_from = True, checkpoint
@@ -104,8 +106,10 @@ def main() -> None:
     runner = Runner.from_cfg(cfg)
     if args.auto_scale_lr:  # the Runner scales when training starts; the world size is known from here
         scale = scaled_lr(cfg, runner.world_size)
+        lr = 'every lr' if scale['lr'] is None else f'lr {scale["base_lr"]:g}'
+        result = '' if scale['lr'] is None else f' = {scale["lr"]:g}'
         print_log(f'--auto-scale-lr: world batch {scale["world_batch"]} / base batch {scale["base_batch"]}: '
-                  f'lr {scale["base_lr"]:g} x {scale["ratio"]:g} = {scale["lr"]:g}', logger='current')
+                  f'{lr} x {scale["ratio"]:g}{result}', logger='current')
     runner.train()
     if is_main_process():
         final = publish_final_checkpoint(runner.work_dir)

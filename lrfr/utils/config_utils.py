@@ -265,26 +265,28 @@ def enable_auto_scale_lr(cfg: Config) -> int:
     return base
 
 
-def scaled_lr(cfg: Config, world_size: int) -> Dict[str, Union[int, float]]:
+def scaled_lr(cfg: Config, world_size: int) -> Dict[str, Optional[Union[int, float]]]:
     """What ``--auto-scale-lr`` makes of the config's learning rate on ``world_size`` processes: the world
     batch (``world_size * train_dataloader.batch_size``), the base batch, the ratio and the optimiser's
     ``lr`` before and after (mmengine's rule, :func:`enable_auto_scale_lr`), for the tool to print.
+    ``base_lr`` and ``lr`` are ``None`` for an ``optim_wrapper`` without one ``optimizer.lr`` (several
+    optimisers): mmengine scales each of them by the same ratio.
 
     Raises:
-        ConfigKeyError: the config lacks ``train_dataloader.batch_size`` or ``optim_wrapper.optimizer.lr``.
+        ConfigKeyError: the config lacks ``train_dataloader.batch_size`` or ``auto_scale_lr.base_batch_size``.
     """
     name = config_name(cfg)
     try:
         batch = int(cfg.train_dataloader.batch_size)
-        base_lr = float(cfg.optim_wrapper.optimizer.lr)
         base = int(cfg.auto_scale_lr.base_batch_size)
     except (AttributeError, KeyError, TypeError) as exc:
-        raise ConfigKeyError(f'{name}: --auto-scale-lr needs train_dataloader.batch_size, '
-                             f'optim_wrapper.optimizer.lr and auto_scale_lr.base_batch_size ({one_line(exc)})'
-                             ) from exc
+        raise ConfigKeyError(f'{name}: --auto-scale-lr needs train_dataloader.batch_size and '
+                             f'auto_scale_lr.base_batch_size ({one_line(exc)})') from exc
+    base_lr = ((cfg.get('optim_wrapper') or {}).get('optimizer') or {}).get('lr')
     world_batch = world_size * batch
     ratio = world_batch / base
-    return dict(world_batch=world_batch, base_batch=base, ratio=ratio, base_lr=base_lr, lr=base_lr * ratio)
+    return dict(world_batch=world_batch, base_batch=base, ratio=ratio, base_lr=base_lr,
+                lr=None if base_lr is None else base_lr * ratio)
 
 
 def add_speed_hook(cfg: Config, channels_last: bool = False,

@@ -54,6 +54,9 @@ def test_enable_auto_scale_lr_and_the_scaled_rate():
                                                 lr=pytest.approx(8 * lr))
     cfg.train_dataloader.batch_size = 64
     assert scaled_lr(cfg, world_size=2)['ratio'] == 0.5
+    # several optimisers (an OptimWrapperDict): no single lr to print, the same ratio for each
+    cfg.optim_wrapper = dict(sr=dict(optimizer=dict(type='Adam', lr=1e-4)), fr=dict(optimizer=dict(lr=0.1)))
+    assert scaled_lr(cfg, world_size=2) == dict(world_batch=128, base_batch=256, ratio=0.5, base_lr=None, lr=None)
 
 
 def test_auto_scale_lr_without_a_base_batch_is_one_line_naming_the_config(tmp_path):
