@@ -4,6 +4,7 @@ from .asoftmax_lambda_hook import ASoftmaxLambdaHook, set_asoftmax_lambda
 from .atomic_checkpoint_hook import AtomicCheckpointHook, atomic_local_writes, atomic_write_bytes
 from .epoch_seed_hook import EpochSeedHook
 from .loss_guard_hook import LossDivergedError, LossGuardHook
+from .speed_hook import TrainSpeedHook  # noqa: F401
 
 __all__ = ['ASoftmaxLambdaHook', 'set_asoftmax_lambda', 'EpochSeedHook', 'LossGuardHook', 'LossDivergedError',
            'AtomicCheckpointHook', 'atomic_local_writes', 'atomic_write_bytes']
