@@ -19,9 +19,10 @@ packed by the real ``PackFaceInputs``. Then, in the same process and on the same
 
 Throughput is samples (LR/HR pairs or LR faces) per second; the ratio lrfr/plain is the Runner's cost.
 ``--amp`` runs autocast in both (mmengine's ``AmpOptimWrapper`` in (a); it refuses the CPU). ``--compile``
-compiles the networks (SR head, backbone, neck) in place with ``TrainSpeedHook`` (as ``train.py --compile``), so both paths run the
-same compiled kernels and the ratio still isolates the framework. ``--channels-last`` converts the model and
-makes the data preprocessor emit channels-last inputs. Pretrained ``init_cfg`` entries and ``load_from`` are
+compiles the networks (SR head, backbone, neck) in place with ``TrainSpeedHook``, as ``train.py --compile``
+does, so both paths run the same compiled kernels and the ratio still isolates the framework.
+``--channels-last`` converts the model and makes the data preprocessor emit channels-last inputs (the same
+hook). Pretrained ``init_cfg`` entries and ``load_from`` are
 dropped: weights do not change the speed. Timings are of one process; on a shared CPU repeat with
 ``--repeat`` (the median is reported).
 """
