@@ -373,7 +373,7 @@ def test_driver_orders_every_folder(tmp_path, monkeypatch):
 # -- a real batch through the loaders --------------------------------------------------------------------------
 def first_batch(path: Path, trees: Dict[str, str]) -> Tuple[Config, dict]:
     cfg = load(path)
-    loader = ConfigDict(cfg.train_dataloader, num_workers=0, persistent_workers=False)
+    loader = ConfigDict(cfg.train_dataloader, num_workers=0, persistent_workers=False, prefetch_factor=None)
     loader.dataset = retarget(loader.dataset, trees)
     return cfg, next(iter(Runner.build_dataloader(loader, seed=0)))
 

@@ -6,8 +6,9 @@ sub-folders add ``tools/`` to the path first.
 """
 import argparse
 import os
+import shutil
 import sys
-from typing import Callable
+from typing import Callable, Mapping, Optional
 
 from mmengine.config import DictAction
 
@@ -20,6 +21,16 @@ LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 #: Exit status of a tool stopped by a user error (argparse uses the same for bad arguments).
 USER_ERROR_STATUS = 2
 
+#: Environment variables each launcher's ``mmengine.dist.init_dist`` reads (mmengine 0.10.7,
+#: ``mmengine/dist/utils.py``), and who sets them.
+LAUNCH_ENV = {
+    'pytorch': (('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'),
+                'start the tool with torchrun: bash tools/dist_train.sh CONFIG NUM_PROCS'),
+    'slurm': (('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'),
+              'start the tool with srun: bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG'),
+    'mpi': (('OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_RANK', 'MASTER_ADDR'),
+            'start the tool with Open MPI\'s mpirun, MASTER_ADDR exported'),
+}
 
 
 def user_errors() -> tuple:
@@ -28,6 +39,37 @@ def user_errors() -> tuple:
     a tool imports lrfr's datasets (and mmcv) only after ``register_all_modules`` applied the stack fixes."""
     from lrfr.datasets.transforms.loading import FaceImageError
     return (LRFRError, FaceImageError, FileNotFoundError, NotADirectoryError, FileExistsError)
+
+
+class LaunchError(LRFRError, RuntimeError):
+    """A ``--launcher`` whose process environment is missing: the tool was not started by that launcher."""
+
+
+def check_launch_env(launcher: str, environ: Optional[Mapping[str, str]] = None) -> None:
+    """Check, before mmengine's ``init_dist``, that the launcher's variables are set (:data:`LAUNCH_ENV`).
+
+    Without them ``init_dist`` fails with a bare ``KeyError: 'SLURM_PROCID'``; for slurm it also needs
+    ``MASTER_ADDR`` or ``scontrol`` on ``PATH`` (it takes the first host of ``SLURM_NODELIST`` from
+    ``scontrol show hostnames``, and would otherwise use the shell's "not found" message as the address), and
+    ``SLURM_LOCALID`` where there is no GPU (else it divides the rank by the GPU count, zero).
+
+    Raises:
+        LaunchError: one line naming the missing variables and how to start the tool.
+    """
+    if launcher not in LAUNCH_ENV:
+        return
+    env = os.environ if environ is None else environ
+    names, how = LAUNCH_ENV[launcher]
+    missing = [name for name in names if not env.get(name)]
+    if launcher == 'slurm' and not missing:
+        if not env.get('MASTER_ADDR') and shutil.which('scontrol', path=env.get('PATH')) is None:
+            missing.append('MASTER_ADDR (or scontrol on PATH)')
+        if not env.get('SLURM_LOCALID'):
+            import torch
+            if not torch.cuda.is_available():
+                missing.append('SLURM_LOCALID (needed without a GPU)')
+    if missing:
+        raise LaunchError(f'--launcher {launcher}: {", ".join(missing)} not set in the environment; {how}')
 
 
 class CfgOptionsAction(DictAction):
@@ -67,12 +109,18 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 
 
 def finish_args(args: argparse.Namespace) -> argparse.Namespace:
-    """Act on the shared options and return ``args``: opt in to trusted checkpoints if asked, and export
+    """Act on the shared options and return ``args``: opt in to trusted checkpoints if asked, export
     ``LOCAL_RANK`` for launchers that pass it as an argument (torch.distributed.launch) instead of the
-    environment (torchrun, which wins: an existing ``LOCAL_RANK`` is kept)."""
+    environment (torchrun, which wins: an existing ``LOCAL_RANK`` is kept), and check the launcher's
+    environment (:func:`check_launch_env`).
+
+    Raises:
+        LaunchError: ``--launcher`` names a launcher whose variables are not set.
+    """
     if args.trust_checkpoint:
         trust_checkpoints()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    check_launch_env(args.launcher)
     return args
 
 
@@ -95,5 +143,5 @@ def report_errors(main: Callable[[], None], argv=None) -> None:
         sys.exit(USER_ERROR_STATUS)
 
 
-__all__ = ['LAUNCHERS', 'USER_ERROR_STATUS', 'user_errors', 'CfgOptionsAction', 'add_cfg_options',
-           'add_debug', 'add_common_args', 'finish_args', 'report_errors']
+__all__ = ['LAUNCHERS', 'USER_ERROR_STATUS', 'LAUNCH_ENV', 'LaunchError', 'check_launch_env', 'user_errors',
+           'CfgOptionsAction', 'add_cfg_options', 'add_debug', 'add_common_args', 'finish_args', 'report_errors']

@@ -27,7 +27,7 @@ from lrfr.apis import load_checkpoint_strict
 from lrfr.apis.checkpoint import check_checkpoint_file
 from lrfr.evaluation.reporting import write_results_json
 from lrfr.utils import register_all_modules
-from lrfr.utils.config_utils import LOADERS, check_config, load_config
+from lrfr.utils.config_utils import LOADERS, add_speed_hook, check_config, load_config
 from lrfr.visualization import add_failure_grids
 
 RANDOM_INIT = 'random-init'
@@ -48,6 +48,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--show-dir', metavar='DIR',
                         help='draw a PNG grid (probe, top-5 gallery faces, true match, distances) for every '
                         'failed probe (up to 50) and 5 correct ones under DIR/failures and DIR/correct')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='channels-last memory format for the model and its input batches (GPU switch)')
     add_common_args(parser)
     args = finish_args(parser.parse_args())
     if (args.checkpoint is None) == (not args.random_init):
@@ -99,6 +101,7 @@ def main() -> None:
     register_all_modules()  # before the config is read: mmpretrain:: bases need lrfr.compat's fixes
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from, cfg.resume = None, False  # loaded strictly below instead
+    add_speed_hook(cfg, channels_last=args.channels_last)
     model = check_config(cfg, LOADERS['test'])
     if not args.random_init:  # a checkpoint of another model is refused before the run starts
         load_checkpoint_strict(model, args.checkpoint, config_name=args.config)

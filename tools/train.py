@@ -1,5 +1,5 @@
 """Train a model from a config: ``python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT|auto]] [--amp]
-[--no-validate]``.
+[--no-validate] [--auto-scale-lr] [--channels-last] [--compile [--compile-backend NAME]]``.
 
 CONFIG is a file or a config shipped with lrfr (``lrfr::demo/centreface_1xb32_demo-hr.py``). The model and the
 datasets are built once before the run starts, so a wrong key or a missing data folder ends the tool with one
@@ -18,7 +18,8 @@ from lrfr.apis import publish_final_checkpoint
 from lrfr.apis.checkpoint import check_checkpoint_file, last_checkpoint
 from lrfr.errors import CheckpointError
 from lrfr.utils import register_all_modules
-from lrfr.utils.config_utils import LOADERS, check_config, enable_amp, load_config
+from lrfr.utils.config_utils import (LOADERS, add_speed_hook, check_config, enable_amp, enable_auto_scale_lr,
+                                     load_config, scaled_lr)
 
 #: ``--resume`` without a value: the latest checkpoint of the work dir, which must exist.
 RESUME_LATEST = 'latest'
@@ -37,6 +38,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--amp', action='store_true', help='mixed precision (bf16/fp16) on GPU; off on CPU')
     parser.add_argument('--no-validate', action='store_true',
                         help='train without validation (no val_dataloader / val_evaluator needed)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr linearly by (processes x batch per process) / the config\'s '
+                             'auto_scale_lr.base_batch_size')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='channels-last memory format for the model and its input batches (GPU switch)')
+    parser.add_argument('--compile', action='store_true',
+                        help='torch.compile the SR head, backbone and neck in place (GPU switch)')
+    parser.add_argument('--compile-backend', default='inductor', metavar='NAME',
+                        help='torch.compile backend for --compile (default: inductor; eager: trace only)')
     add_common_args(parser)
     return finish_args(parser.parse_args())
 
@@ -80,6 +90,9 @@ def main() -> None:
         disable_validation(cfg)
     if args.amp:
         enable_amp(cfg)
+    if args.auto_scale_lr:
+        enable_auto_scale_lr(cfg)
+    add_speed_hook(cfg, channels_last=args.channels_last, compile=args.compile and args.compile_backend)
     checkpoint = resume_checkpoint(args.resume, cfg.work_dir)
     if checkpoint is not None:
         cfg.resume, cfg.load_from = True, checkpoint
@@ -91,6 +104,12 @@ def main() -> None:
                                   'to start from the initialisation)') from exc
     check_config(cfg, LOADERS['train'])
     runner = Runner.from_cfg(cfg)
+    if args.auto_scale_lr:  # the Runner scales when training starts; the world size is known from here
+        scale = scaled_lr(cfg, runner.world_size)
+        lr = 'every lr' if scale['lr'] is None else f'lr {scale["base_lr"]:g}'
+        result = '' if scale['lr'] is None else f' = {scale["lr"]:g}'
+        print_log(f'--auto-scale-lr: world batch {scale["world_batch"]} / base batch {scale["base_batch"]}: '
+                  f'{lr} x {scale["ratio"]:g}{result}', logger='current')
     runner.train()
     if is_main_process():
         final = publish_final_checkpoint(runner.work_dir)

@@ -17,6 +17,8 @@ default_hooks = dict(
 )
 
 env_cfg = dict(
+    # faces come at one fixed size: cuDNN times each convolution's kernels once and keeps the fastest
+    # (mmengine turns it off under randomness.deterministic=True); docs/training.md lists the speed switches
     cudnn_benchmark=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     # NCCL on GPUs; lrfr.compat switches to gloo when there is no GPU.

@@ -51,6 +51,7 @@ train_dataloader = dict(
                  pipeline=native_train_pipeline),
         ]),
 )
+auto_scale_lr = dict(base_batch_size=train_batch_size)  # both branches: what --auto-scale-lr scales from
 val_dataloader = dict(
     batch_size=64,
     num_workers=0,

@@ -1,11 +1,11 @@
 """Config-level helpers of the tools: find and read a config with its overrides, check that it builds, find a
-dataset in it, switch on AMP.
+dataset in it, switch on AMP, linear LR scaling and the speed switches.
 
 The command-line side (argparse options) lives with the tools, in ``tools/_tool_args.py``.
 """
 import os.path as osp
 import sys
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 from mmengine.config import Config
@@ -112,6 +112,46 @@ def fill_sampler_length(cfg: Config) -> None:
 LOADERS = dict(train=('train_dataloader', 'val_dataloader'), val=('val_dataloader',), test=('test_dataloader',))
 
 
+def config_name(cfg: Config) -> str:
+    """The config's file name for error messages (``'the config'`` for one built in memory)."""
+    return osp.basename(cfg.filename) if cfg.filename else 'the config'
+
+
+#: DataLoader options that only mean something with worker processes, and the value that switches each off.
+WORKER_ONLY_OPTIONS = dict(persistent_workers=False, prefetch_factor=None)
+
+
+def check_dataloader_options(cfg: Config, loaders: Sequence[str] = LOADERS['train'] + LOADERS['test']) -> None:
+    """Refuse worker-only DataLoader options on a loader that loads in the main process.
+
+    torch's ``DataLoader`` rejects ``persistent_workers=True`` or a ``prefetch_factor`` with ``num_workers=0``
+    in a message that names neither the config nor the loader (and only when the Runner builds it, after its
+    environment dump); the full-size configs set both, so ``--cfg-options train_dataloader.num_workers=0``
+    (to debug in one process) meets it first. The message gives the overrides that switch them off.
+
+    Raises:
+        ConfigError: a loader of ``loaders`` has ``num_workers=0`` and a worker-only option set, or a
+            ``prefetch_factor`` that is not a positive int.
+    """
+    name = config_name(cfg)
+    for key in loaders:
+        loader = cfg.get(key)
+        if not loader:
+            continue
+        prefetch = loader.get('prefetch_factor')
+        if prefetch is not None and (not isinstance(prefetch, int) or isinstance(prefetch, bool) or prefetch < 1):
+            raise ConfigError(f'{name}: {key}.prefetch_factor must be a positive int (batches loaded ahead by '
+                              f'each worker) or None, got {prefetch!r}')
+        if loader.get('num_workers', 0) > 0:
+            continue
+        set_options = [option for option, off in WORKER_ONLY_OPTIONS.items() if loader.get(option, off) != off]
+        if set_options:
+            given = ', '.join(f'{option}={loader[option]!r}' for option in set_options)
+            fix = ' '.join(f'{key}.{option}={WORKER_ONLY_OPTIONS[option]}' for option in set_options)
+            raise ConfigError(f'{name}: {key}.num_workers=0 (loading in the main process) cannot take {given}; '
+                              f'add --cfg-options {fix}, or set {key}.num_workers > 0')
+
+
 def check_config(cfg: Config, loaders: Sequence[str] = ()) -> torch.nn.Module:
     """Build the config's model and the datasets of ``loaders`` once, so that a wrong key, a missing data
     folder or an unreadable protocol file is reported before mmengine's Runner logs its environment and
@@ -127,11 +167,13 @@ def check_config(cfg: Config, loaders: Sequence[str] = ()) -> torch.nn.Module:
             missing or ``None`` entries are skipped.
 
     Raises:
-        ConfigError: the model does not build (unknown type, unexpected argument, bad value).
+        ConfigError: the model does not build (unknown type, unexpected argument, bad value), or a loader's
+            worker options contradict its ``num_workers`` (:func:`check_dataloader_options`).
         DatasetError: a dataset does not build or load (missing folder, wrong layout, bad protocol file).
     """
     from lrfr.registry import DATASETS, MODELS
-    name = osp.basename(cfg.filename) if cfg.filename else 'the config'
+    name = config_name(cfg)
+    check_dataloader_options(cfg, loaders)
     if cfg.get('model') is None:
         raise ConfigError(f'{name}: no `model` entry')
     try:
@@ -219,3 +261,75 @@ def enable_amp(cfg: Config) -> None:
         return
     amp_optim_wrapper(wrapper, 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16')
     print_log(f'--amp: autocast with {wrapper.dtype} on the GPU ({wrapper.type}).', logger='current')
+
+
+def enable_auto_scale_lr(cfg: Config) -> int:
+    """Turn on mmengine's linear learning-rate scaling (``--auto-scale-lr``) and return the base batch size.
+
+    The Runner then multiplies every parameter group's ``lr`` by ``world_size * train_dataloader.batch_size /
+    base_batch_size`` (Goyal et al. 2017, "Accurate, Large Minibatch SGD"; ``Runner.scale_lr`` in mmengine
+    0.10.7) before it builds the schedulers. A CSRI loader's ``batch_size`` is already the sum of its branches'
+    shares (``MultiBranchSampler`` takes the same value), so that product is the real world batch. Every config
+    states the total batch its ``lr`` was set for as ``auto_scale_lr = dict(base_batch_size=N)`` in its dataset
+    base.
+
+    Raises:
+        ConfigKeyError: the config has no ``auto_scale_lr.base_batch_size``.
+        ConfigError: it is not a positive int.
+    """
+    name = config_name(cfg)
+    scale = cfg.get('auto_scale_lr') or {}
+    base = scale.get('base_batch_size')
+    if base is None:
+        raise ConfigKeyError(f'{name}: --auto-scale-lr needs auto_scale_lr = dict(base_batch_size=<the total '
+                             'batch its lr was set for>) in the config, and it has none')
+    if not isinstance(base, int) or isinstance(base, bool) or base < 1:
+        raise ConfigError(f'{name}: auto_scale_lr.base_batch_size must be a positive int, got {base!r}')
+    cfg.auto_scale_lr = dict(scale, enable=True)
+    return base
+
+
+def scaled_lr(cfg: Config, world_size: int) -> Dict[str, Optional[Union[int, float]]]:
+    """What ``--auto-scale-lr`` makes of the config's learning rate on ``world_size`` processes: the world
+    batch (``world_size * train_dataloader.batch_size``), the base batch, the ratio and the optimiser's
+    ``lr`` before and after (mmengine's rule, :func:`enable_auto_scale_lr`), for the tool to print.
+    ``base_lr`` and ``lr`` are ``None`` for an ``optim_wrapper`` without one ``optimizer.lr`` (several
+    optimisers): mmengine scales each of them by the same ratio.
+
+    Raises:
+        ConfigKeyError: the config lacks ``train_dataloader.batch_size`` or ``auto_scale_lr.base_batch_size``.
+    """
+    name = config_name(cfg)
+    try:
+        batch = int(cfg.train_dataloader.batch_size)
+        base = int(cfg.auto_scale_lr.base_batch_size)
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise ConfigKeyError(f'{name}: --auto-scale-lr needs train_dataloader.batch_size and '
+                             f'auto_scale_lr.base_batch_size ({one_line(exc)})') from exc
+    base_lr = ((cfg.get('optim_wrapper') or {}).get('optimizer') or {}).get('lr')
+    world_batch = world_size * batch
+    ratio = world_batch / base
+    return dict(world_batch=world_batch, base_batch=base, ratio=ratio, base_lr=base_lr,
+                lr=None if base_lr is None else base_lr * ratio)
+
+
+def add_speed_hook(cfg: Config, channels_last: bool = False,
+                   compile: Union[None, bool, str, dict] = None) -> None:
+    """Add (or update) :class:`lrfr.engine.hooks.TrainSpeedHook` in ``custom_hooks`` for ``--channels-last`` /
+    ``--compile [BACKEND]``; nothing when both are off. ``compile``: ``None``/``False`` (off), ``True``, a
+    backend name (``'inductor'``, ``'eager'``: ``dict(backend=name)``) or a dict of ``torch.compile``
+    arguments. A hook the config already has keeps its other settings."""
+    if not channels_last and not compile:
+        return
+    if isinstance(compile, str):
+        compile = dict(backend=compile)
+    hooks = list(cfg.get('custom_hooks') or [])
+    hook = next((h for h in hooks if h.get('type') in ('TrainSpeedHook', 'lrfr.TrainSpeedHook')), None)
+    if hook is None:
+        hook = dict(type='TrainSpeedHook')
+        hooks.append(hook)
+    if channels_last:
+        hook['channels_last'] = True
+    if compile:
+        hook['compile'] = compile
+    cfg.custom_hooks = hooks

@@ -53,7 +53,7 @@ def small(path: Path, root: str) -> Config:
     """The config at depth 18 (same layout, fewer units) on the generated tree, single process."""
     cfg = Config.fromfile(str(path))
     cfg.model.backbone.depth = 18
-    cfg.test_dataloader.update(num_workers=0, persistent_workers=False)
+    cfg.test_dataloader.update(num_workers=0, persistent_workers=False, prefetch_factor=None)
     cfg.test_dataloader.dataset.data_root = root
     return cfg
 

@@ -20,9 +20,10 @@ packed by the real ``PackFaceInputs``. Then, in the same process and on the same
 Throughput is samples (LR/HR pairs or LR faces) per second; the ratio lrfr/plain is the Runner's cost.
 ``--amp`` runs autocast in both (in (a) the wrapper ``tools/train.py --amp`` picks: bf16 without a
 ``GradScaler``, fp16 with one; GPU only). ``--compile``
-compiles the networks (SR head, backbone, neck) in place with ``nn.Module.compile``, so both paths run the
-same compiled kernels and the ratio still isolates the framework. ``--channels-last`` converts the model and
-makes the data preprocessor emit channels-last inputs. Pretrained ``init_cfg`` entries and ``load_from`` are
+compiles the networks (SR head, backbone, neck) in place with ``TrainSpeedHook``, as ``train.py --compile``
+does, so both paths run the same compiled kernels and the ratio still isolates the framework.
+``--channels-last`` converts the model and makes the data preprocessor emit channels-last inputs (the same
+hook). Pretrained ``init_cfg`` entries and ``load_from`` are
 dropped: weights do not change the speed. Timings are of one process; on a shared CPU repeat with
 ``--repeat`` (the median is reported).
 """
@@ -45,6 +46,7 @@ from torch.utils.data import Dataset
 
 from lrfr.datasets.samplers.multi_branch_sampler import source_quotas
 from lrfr.datasets.transforms.degradations import TINYFACE_MEAN_SIZE
+from lrfr.engine.hooks.speed_hook import TrainSpeedHook
 from lrfr.engine.optim_wrappers import split_by_part
 from lrfr.utils.config_utils import amp_optim_wrapper
 from lrfr.utils.checks import to_size_pair
@@ -333,14 +335,11 @@ def drop_pretrained(node):
 def build_model(cfg: Config, args: argparse.Namespace, device: str) -> torch.nn.Module:
     model = MODELS.build(drop_pretrained(cfg.model.to_dict()))
     model.to(device)
+    speed = TrainSpeedHook(channels_last=args.channels_last, compile=args.compile)  # what --channels-last/--compile do
     if args.channels_last:
-        model.to(memory_format=torch.channels_last)
-        model.data_preprocessor.channels_last = True
+        speed.convert_channels_last(model)
     if args.compile:
-        for name in ('sr', 'backbone', 'neck'):
-            part = getattr(model, name, None)
-            if part is not None:
-                part.compile()
+        speed.compile_parts(model)
     return model
 
 

@@ -228,7 +228,7 @@ def make_config(path: str, seed: int, args: argparse.Namespace, checkpoints: Dic
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=10 ** 9)
     loader = cfg.train_dataloader
     loader.dataset = retarget(loader.dataset.to_dict(), args.data_root)
-    loader.num_workers, loader.persistent_workers = 0, False
+    loader.num_workers, loader.persistent_workers, loader.prefetch_factor = 0, False, None
     if args.batch_size and args.batch_size != loader.batch_size:
         optimizer = cfg.optim_wrapper.optimizer
         if optimizer.type == 'SGD':

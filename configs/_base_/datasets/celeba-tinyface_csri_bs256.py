@@ -11,6 +11,8 @@ train_dataloader = dict(
     batch_size={{_base_.train_batch_size}},
     num_workers=8,
     persistent_workers=True,
+    pin_memory=True,
+    prefetch_factor=4,
     sampler=dict(type='MultiBranchSampler', batch_size={{_base_.train_batch_size}},
                  source_ratio=dict(syn=1, nat=1)),
     dataset=dict(

@@ -8,6 +8,7 @@ _base_ = './celeba_pairs_bs256.py'
 
 train_batch_size = 64
 train_dataloader = dict(batch_size=train_batch_size, dataset=dict(split='train'))
+auto_scale_lr = dict(base_batch_size=train_batch_size)
 val_dataloader = dict(
     dataset=dict(_delete_=True, type='CelebADataset', data_root={{_base_.celeba_root}}, split='test',
                  branch='syn', pipeline={{_base_.pair_test_pipeline}}))

@@ -36,3 +36,6 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(type='IdentificationMetric')
 test_evaluator = val_evaluator
+# the demo loads in the main process (num_workers=0: no worker-only loader options; see tinyface_bs256.py);
+# the total batch its lr is set for (tools/train.py --auto-scale-lr scales from it)
+auto_scale_lr = dict(base_batch_size=train_batch_size)

@@ -23,6 +23,8 @@ train_dataloader = dict(
     batch_size=train_batch_size,
     num_workers=8,
     persistent_workers=True,
+    pin_memory=True,
+    prefetch_factor=4,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(type='MXFaceDataset', data_root=rec_root, branch='syn', pipeline=rec_train_pipeline),
 )
@@ -30,9 +32,13 @@ val_dataloader = dict(
     batch_size=256,
     num_workers=8,
     persistent_workers=True,
+    pin_memory=True,
+    prefetch_factor=2,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='TinyFaceDataset', data_root=tinyface_root, split='test', pipeline=native_test_pipeline),
 )
 test_dataloader = val_dataloader
 val_evaluator = dict(type='IdentificationMetric')
 test_evaluator = val_evaluator
+# the total batch the schedules' lr is set for (tools/train.py --auto-scale-lr scales from it)
+auto_scale_lr = dict(base_batch_size=train_batch_size)

@@ -32,6 +32,8 @@ train_dataloader = dict(
     batch_size=train_batch_size,
     num_workers=8,
     persistent_workers=True,
+    pin_memory=True,
+    prefetch_factor=4,
     sampler=dict(type='MultiBranchSampler', batch_size=train_batch_size, source_ratio=dict(syn=1, nat=1)),
     dataset=dict(
         type='ConcatDataset',
@@ -43,3 +45,4 @@ train_dataloader = dict(
                  pipeline=native_train_pipeline),
         ]),
 )
+auto_scale_lr = dict(base_batch_size=train_batch_size)  # both branches together

@@ -20,6 +20,8 @@ test_dataloader = dict(
     batch_size=test_batch_size,
     num_workers=4,
     persistent_workers=True,
+    pin_memory=True,
+    prefetch_factor=2,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='TinyFaceDataset', data_root=tinyface_root, split='test', pipeline=test_pipeline),
 )

@@ -21,10 +21,14 @@ native_test_pipeline = [
     dict(type='PackFaceInputs'),
 ]
 
+# GPU feeding: workers kept between epochs/validations, batches in page-locked memory (copied to the GPU
+# without blocking), 4 batches queued per worker. All three need num_workers > 0 (0 is refused by name).
 train_dataloader = dict(
     batch_size=train_batch_size,
     num_workers=8,
     persistent_workers=True,
+    pin_memory=True,
+    prefetch_factor=4,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(type='TinyFaceDataset', data_root=tinyface_root, split='train', branch='nat',
                  pipeline=native_train_pipeline),
@@ -33,6 +37,8 @@ val_dataloader = dict(
     batch_size=256,
     num_workers=8,
     persistent_workers=True,
+    pin_memory=True,
+    prefetch_factor=2,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='TinyFaceDataset', data_root=tinyface_root, split='test',
                  pipeline=native_test_pipeline),
@@ -40,3 +46,5 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(type='IdentificationMetric')
 test_evaluator = val_evaluator
+# the total batch the schedules' lr is set for (tools/train.py --auto-scale-lr scales from it)
+auto_scale_lr = dict(base_batch_size=train_batch_size)
