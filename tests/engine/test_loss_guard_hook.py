@@ -165,7 +165,7 @@ class RecordWeights(Hook):
 def make_runner(tmp_path, model, lr, guard, max_iters=60, ckpt_interval=10, extra_hooks=(), log_interval=1000,
                 max_keep_ckpts=-1):
     return Runner(
-        model=model, work_dir=str(tmp_path),
+        model=model, work_dir=str(tmp_path), experiment_name=f'guard_{tmp_path.name}',  # its own message hub
         train_dataloader=dict(dataset=Regression(), batch_size=8, num_workers=0,
                               collate_fn=dict(type='default_collate'),
                               sampler=dict(type='InfiniteSampler', shuffle=True)),
@@ -298,6 +298,8 @@ def test_no_checkpoint_after_the_bad_iteration_and_the_good_one_is_kept(tmp_path
         runner.train()
     assert (tmp_path / 'iter_10.pth').is_file() and not (tmp_path / 'iter_20.pth').exists()
     assert 'parse_losses' not in vars(runner.model)  # the hook restored what it wrapped despite the error
+    # and the message hub got the losses the stop kept the logger from fetching: all 20 iterations
+    assert len(runner.message_hub.get_scalar('train/loss').data[0]) == 20
     hook = next(h for h in runner.hooks if isinstance(h, LossGuardHook))
     assert not hook._pending
 

@@ -12,7 +12,7 @@ from mmengine.model import is_model_wrapper
 
 from lrfr.errors import LRFRError
 from lrfr.registry import HOOKS
-from .runtime_info_hook import is_log_iteration
+from .runtime_info_hook import flush_scalars, is_log_iteration
 
 ACTIONS = ('stop', 'skip')
 # the CheckpointHook methods that delete old checkpoints and save a new one (mmengine 0.10.x): the deferred
@@ -324,6 +324,10 @@ class LossGuardHook(Hook):
             self._restore()
 
     def _restore(self) -> None:
+        """End of training, or a stop: unwrap what was wrapped, and let the message hub have every iteration's
+        deferred scalars (a stop skips the hooks that would fetch them)."""
+        if self._runner is not None:
+            flush_scalars(self._runner.message_hub)
         while self._patched:
             obj, name = self._patched.pop()
             delattr(obj, name)  # the instance attribute hid the class method: back to it

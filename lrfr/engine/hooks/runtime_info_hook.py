@@ -116,7 +116,10 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
-        deferred_scalars(runner.message_hub).deferred = True
+        buffer = deferred_scalars(runner.message_hub)
+        # mmengine shares a message hub between runners of one name and second: start without the values a
+        # stopped run may have left
+        buffer.pending, buffer._keys, buffer.deferred = [], {}, True
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs: Optional[dict] = None) -> None:
         if outputs is not None:
