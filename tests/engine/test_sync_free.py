@@ -6,7 +6,7 @@ the run (and restored): ``item``, ``tolist``, ``numpy``, ``cpu``, ``__bool__``, 
 ``__index__`` (``bool(t)``, ``float(t)``, ``f'{t:.3f}'`` and ``math.isfinite(t)`` all reach one of them), plus
 the copies that block: ``.to('cpu')`` (a device-to-host copy), ``.to(<device>)`` of a loader tensor without
 ``non_blocking=True`` (PyTorch's blocking host-to-device copy synchronises the stream) and
-``torch.tensor(data, device=...)`` (the same copy, from Python memory).
+``torch.tensor(data, device=...)`` with a ``torch.device`` (the same copy, from Python memory).
 
 The rule, since on a CPU every tensor is a host tensor:
 
@@ -17,8 +17,8 @@ The rule, since on a CPU every tensor is a host tensor:
 * *host tensors* are the tensors of the loader's batch (tagged at ``before_train_iter``), those
   ``torch.tensor(data)`` makes without a device or with ``device='cpu'`` (Adam's step counter), and the
   results of ``.cpu()``/``.to('cpu')`` and of dtype changes of host tensors; every other tensor is taken to
-  live on the training device (the result of moving a host tensor there included); Reading a host tensor (``.tolist()`` of a label, say) is no sync;
-  moving one with ``.to(device)`` is, unless ``non_blocking=True``;
+  live on the training device (the result of moving a host tensor there included). Reading a host tensor
+  (``.tolist()`` of a label, say) is no sync; moving one with ``.to(device)`` is, unless ``non_blocking=True``;
 * a ``.to(<torch.device>)`` of a device tensor is taken as a move to the training device (a no-op there);
   ``.to('cpu')`` with the device named by a string, and ``.cpu()``, as a copy to the host. This is the one
   thing a CPU cannot tell apart: code that moves a result to the host with ``.to(torch.device('cpu'))``

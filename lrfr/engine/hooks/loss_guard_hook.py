@@ -86,11 +86,12 @@ class LossGuardHook(Hook):
 
     ``action='stop'`` raises :class:`LossDivergedError` naming the bad iteration (1-based, as the log prints
     it; for a lasting spike, the iteration that completed ``patience`` and the one where it began), the term,
-    its value vs its running median, and the last checkpoint the run saved before it (or "none saved yet"). It takes no host-device synchronisation per step: each iteration's loss terms wait
-    on the device and are fetched together (one transfer, one all-reduce under distributed training) on the
-    LoggerHook's logging iterations, before a checkpoint is written, before validation and at the end of
-    training. The run therefore stops up to one logging interval after the bad iteration (its updates have
-    landed), but never saves a checkpoint after it: a checkpoint that exists is a good one.
+    its value vs its running median, and the last checkpoint the run saved before it (or "none saved yet").
+    It takes no host-device synchronisation per step: each iteration's loss terms wait on the device and are
+    fetched together (one transfer, one all-reduce under distributed training) on the LoggerHook's logging
+    iterations, before a checkpoint is written, before validation and at the end of training. The run
+    therefore stops up to one logging interval after the bad iteration (its updates have landed), but never
+    saves a checkpoint after it: a checkpoint that exists is a good one.
     ``action='skip'`` needs the decision before the step, so it fetches the terms every iteration (one sync
     per step): it leaves the parameters and optimiser state untouched for that iteration (no backward, no
     step), logs a warning, and raises once more than ``max_skips`` steps were skipped. Buffers updated in the

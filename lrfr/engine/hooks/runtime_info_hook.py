@@ -41,6 +41,10 @@ class DeferredScalars:
     def __len__(self) -> int:
         return len(self.pending)
 
+    def reset(self, deferred: bool) -> None:
+        """Drop every pending value and set ``deferred``."""
+        self.pending, self._keys, self.deferred = [], {}, deferred
+
     def put(self, key: str, value: Any, count: int = 1) -> None:
         """Log ``value`` under ``key`` (as ``MessageHub.update_scalar`` would), deferring tensors."""
         if not self.deferred and not self.pending:
@@ -116,10 +120,9 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
-        buffer = deferred_scalars(runner.message_hub)
         # mmengine shares a message hub between runners of one name and second: start without the values a
         # stopped run may have left
-        buffer.pending, buffer._keys, buffer.deferred = [], {}, True
+        deferred_scalars(runner.message_hub).reset(deferred=True)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs: Optional[dict] = None) -> None:
         if outputs is not None:
