@@ -25,7 +25,8 @@ The rule, since on a CPU every tensor is a host tensor:
   escapes the count.
 
 Syncs inside C++ operators (boolean-mask indexing, ``nonzero``, ``unique``) do not pass through Python and are
-not counted; ``torch.cuda.set_sync_debug_mode`` finds those on a GPU.
+not counted; ``torch.cuda.set_sync_debug_mode`` finds those on a GPU. Nor can a CPU tell pinned from pageable
+memory: a ``non_blocking=True`` copy is asynchronous only from pinned memory (the loaders' ``pin_memory``).
 
 Logging iterations (LoggerHook's interval, and the last one, which also saves a checkpoint) may synchronise:
 that is where the buffered losses and gradient norms, and the loss guard's values, are fetched (one transfer

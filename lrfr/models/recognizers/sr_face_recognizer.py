@@ -17,9 +17,11 @@ def branch_of(sample: DataSample) -> str:
 
 
 def index_tensor(indices: List[int], device: torch.device) -> torch.Tensor:
-    """Batch positions as a long tensor on ``device``, copied without blocking (``torch.tensor(...,
-    device=cuda)`` waits for the GPU's queue to drain: a host synchronisation per training step)."""
-    return torch.tensor(indices, dtype=torch.long).to(device, non_blocking=True)
+    """Batch positions as a long tensor on ``device``, copied from pinned memory without blocking
+    (``torch.tensor(..., device=cuda)`` copies from pageable memory, which waits for the GPU's queue to drain:
+    a host synchronisation per training step)."""
+    pinned = torch.device(device).type == 'cuda'
+    return torch.tensor(indices, dtype=torch.long, pin_memory=pinned).to(device, non_blocking=True)
 
 
 @MODELS.register_module()
