@@ -138,3 +138,23 @@ def test_recordio_and_absent_public_checkpoints_get_stand_ins(tool, tmp_path):
     node = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'absent.pth'))))
     assert tool.relink(node, {}, missing) == dict(backbone=dict())
     assert missing == [str(tmp_path / 'absent.pth')]
+
+
+def test_a_bump_near_zero_is_not_a_spike_a_lost_progress_is(tool):
+    """Loss 9 -> 0.2 then a 5-iteration mean of 1.2 (6x the median, 11 % of the progress): a bump; back to 5: SPIKE."""
+    fitted = [9.0] * 5 + [0.2] * 60
+    bump = tool.spike_stats(fitted + [1.2] * 5 + [0.2] * 5)
+    assert bump['max_ratio'] == pytest.approx(6.0) and bump['max_rise'] == pytest.approx(1.0 / 8.8)
+    assert tool.status_of(bump, False, 2.0, 0.25) == 'ok (bump: 11 % of the progress)'
+    lost = tool.spike_stats(fitted + [5.0] * 5)
+    assert lost['max_rise'] == pytest.approx(4.8 / 8.8)
+    assert tool.status_of(lost, False, 2.0, 0.25) == 'SPIKE (55 % of the progress)'
+    assert tool.status_of(lost, True, 2.0, 0.25) == 'DIVERGED'
+    assert tool.status_of(tool.spike_stats(fitted), False, 2.0, 0.25) == 'ok'
+
+
+def test_summary_has_one_row_per_config(tool):
+    runs = [dict(config='a', seed=s, final=f, max_ratio=m, status=st)
+            for s, f, m, st in ((0, 0.5, 1.01, 'ok'), (1, 0.25, 3.0, 'ok (bump: 10 % of the progress)'))]
+    row = tool.summary(runs).splitlines()[2]
+    assert row == '| a | 0,1 | 0.5 / 0.25 | 1.01 / 3.00 | ok; ok (bump: 10 % of the progress) |'

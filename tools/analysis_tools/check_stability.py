@@ -20,8 +20,13 @@ rewritten after every run.
 Per run the table gives the first and final loss (means of the first and last 5 iterations), the largest
 loss and its iteration, the largest ratio of a 5-iteration moving mean to the median of the 50 iterations
 before it (after 20 iterations), the largest gradient norm and the share of steps that clipping shortened.
-A run is flagged ``SPIKE`` when that ratio exceeds ``--spike-ratio`` (default 2) and ``DIVERGED`` when
-LossGuardHook stopped it. The JSON written with ``--out`` holds every loss, for plots.
+A run is flagged ``SPIKE`` when that ratio exceeds ``--spike-ratio`` (default 2) and the mean's rise above the
+median is more than ``--spike-rise`` (default 0.25) of the loss decrease made so far (first loss - median): a
+ratio alone misleads once the loss nears zero (a classifier that has fitted a small stand-in set jumps from
+0.05 to 0.3 on one hard batch), a divergence gives back what the run had learnt. Above the ratio but within
+the share, the status says ``ok (bump: N % of the progress)``. ``DIVERGED`` means LossGuardHook stopped the
+run. After the per-run table comes a summary, one row per config over its seeds. The JSON written with
+``--out`` holds every loss, for plots.
 """
 import argparse
 import copy
@@ -64,6 +69,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--work-dir', default='work_dirs/stability', help='runs go to WORK_DIR/<config>/seed<k>')
     parser.add_argument('--threads', type=int, default=1, help='torch threads (default 1)')
     parser.add_argument('--spike-ratio', type=float, default=2.0, help='flag a run above this ratio (default 2)')
+    parser.add_argument('--spike-rise', type=float, default=0.25,
+                        help='... that also gave back more than this share of its progress (default 0.25)')
     parser.add_argument('--out', help='write the per-run records (every loss included) to this JSON file')
     args = parser.parse_args(argv)
     if args.seeds < 1:
@@ -81,24 +88,43 @@ def stem(path: str) -> str:
 
 # -- the statistics ------------------------------------------------------------------------------------------------
 def spike_stats(losses: List[float], smooth: int = SMOOTH, window: int = WINDOW, skip: int = SKIP) -> dict:
-    """First/final/max loss and the largest ratio of a ``smooth``-iteration moving mean to the median of the
-    ``window`` raw losses before it (from iteration ``skip`` on; 0 when the run is shorter)."""
+    """First/final/max loss, the largest ratio of a ``smooth``-iteration moving mean to the median of the
+    ``window`` raw losses before it (from iteration ``skip`` on; 0 when the run is shorter), and the largest
+    rise of that mean above the median as a share of the progress made so far (``(mean - median) /
+    (first - median)``: 1 gives back everything the run had learnt, as a divergence does)."""
     n = len(losses)
     finite = [v for v in losses if math.isfinite(v)]
     stats = dict(iters=n, first=statistics.fmean(losses[:smooth]) if n else math.nan,
                  final=statistics.fmean(losses[-smooth:]) if n else math.nan,
                  max=max(finite) if finite else math.nan,
-                 argmax=(losses.index(max(finite)) + 1) if finite else 0, max_ratio=0.0, ratio_at=0)
+                 argmax=(losses.index(max(finite)) + 1) if finite else 0, max_ratio=0.0, ratio_at=0,
+                 max_rise=0.0)
     for end in range(max(skip, smooth), n + 1):
         recent = losses[end - smooth:end]
         before = losses[max(0, end - smooth - window):end - smooth]
         if not before:
             continue
         median = statistics.median(before)
-        ratio = statistics.fmean(recent) / median if median > 0 else math.inf
+        mean = statistics.fmean(recent)
+        ratio = mean / median if median > 0 else math.inf
         if ratio > stats['max_ratio']:
             stats['max_ratio'], stats['ratio_at'] = ratio, end
+        progress = stats['first'] - median
+        rise = (mean - median) / progress if progress > 0 else (math.inf if mean > median else 0.0)
+        stats['max_rise'] = max(stats['max_rise'], rise)
     return stats
+
+
+def status_of(stats: dict, diverged: bool, spike_ratio: float, spike_rise: float) -> str:
+    """``DIVERGED`` (LossGuardHook stopped the run), ``SPIKE`` (a moving mean above ``spike_ratio`` x its median
+    that gave back more than ``spike_rise`` of the progress), ``ok (bump ...)`` (above the ratio, within the
+    share: a transient rise after the loss came near zero) or ``ok``."""
+    if diverged:
+        return 'DIVERGED'
+    if stats['max_ratio'] <= spike_ratio:
+        return 'ok'
+    share = f"{100 * stats['max_rise']:.0f} % of the progress"
+    return f'SPIKE ({share})' if stats['max_rise'] > spike_rise else f'ok (bump: {share})'
 
 
 class RecordHook(Hook):
@@ -278,8 +304,7 @@ def run_one(path: str, seed: int, args: argparse.Namespace, checkpoints: Dict[st
     stats = spike_stats(record.losses)
     grads = clip_stats(runner.optim_wrapper, record.grad_norms)
     rest = grads.pop('grad_norm', dict(max=math.nan, clipped=0.0))
-    if status == 'ok' and stats['max_ratio'] > args.spike_ratio:
-        status = 'SPIKE'
+    status = status_of(stats, status == 'DIVERGED', args.spike_ratio, args.spike_rise)
     final = osp.join(cfg.work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
     return dict(config=stem(path), seed=seed, batch=cfg.train_dataloader.batch_size,
                 lr=cfg.optim_wrapper.optimizer.lr, start='scratch' if missing else 'config',
@@ -309,6 +334,22 @@ def table(records: List[dict]) -> str:
     return '\n'.join(lines)
 
 
+def summary(records: List[dict]) -> str:
+    """One row per config (in the records' order): its seeds, final losses, largest ratios and statuses."""
+    by_config: Dict[str, List[dict]] = {}
+    for r in records:
+        by_config.setdefault(r['config'], []).append(r)
+    lines = ['| config | seeds | final loss (per seed) | max ratio to running median (per seed) | status |',
+             '|---|---|---|---|---|']
+    for name, runs in by_config.items():
+        seeds = ','.join(str(r['seed']) for r in runs)
+        finals = ' / '.join(fmt(r['final']) for r in runs)
+        ratios = ' / '.join(f"{r['max_ratio']:.2f}" for r in runs)
+        statuses = '; '.join(sorted({r['status'] for r in runs}))
+        lines.append(f'| {name} | {seeds} | {finals} | {ratios} | {statuses} |')
+    return '\n'.join(lines)
+
+
 def main(argv: Optional[List[str]] = None) -> List[dict]:
     args = parse_args(argv)
     for path in args.configs:
@@ -332,6 +373,8 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
     records.sort(key=lambda r: (args.configs.index(next(p for p in args.configs if stem(p) == r['config'])),
                                 r['seed']))
     print(table(records))
+    print()
+    print(summary(records))
     if args.out:
         write_json(args.out, records)
     return records
