@@ -12,8 +12,11 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # augmentation draws depend only on (seed, epoch): resuming reproduces the uninterrupted run
     epoch_seed=dict(type='EpochSeedHook'),
-    # a non-finite loss, or one 10x its running median, stops the run naming the term and the last checkpoint
-    loss_guard=dict(type='LossGuardHook', ratio=10.0, window=100, warmup=50, min_delta=0.1, action='stop'),
+    # a non-finite loss, or one 10x its running median for 5 iterations in a row, stops the run naming the term
+    # and the last good checkpoint; decided on the device-side buffer at each flush (logging iteration,
+    # checkpoint save), so no checkpoint after the first bad iteration is ever written
+    loss_guard=dict(type='LossGuardHook', ratio=10.0, window=100, warmup=50, min_delta=0.1, patience=5,
+                    action='stop'),
 )
 
 env_cfg = dict(
