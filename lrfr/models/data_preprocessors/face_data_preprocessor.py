@@ -25,14 +25,20 @@ class FaceDataPreprocessor(BaseDataPreprocessor):
         to_rgb (bool): swap BGR to RGB. Defaults to False.
         channels_last (bool): return inputs in ``torch.channels_last`` memory
             format (faster convolutions on GPUs with tensor cores).
+        non_blocking (bool): copy inputs and data-sample tensors (``hr_img``,
+            labels) to the device with ``non_blocking=True`` (mmengine's
+            ``cast_data``): from pinned host memory (``pin_memory=True`` in the
+            DataLoader) the copy is queued on the stream instead of stalling the
+            host until it ends. Harmless on a CPU. Defaults to True.
     """
 
     def __init__(self,
                  mean: Union[float, Sequence[float]] = 127.5,
                  std: Union[float, Sequence[float]] = 128.0,
                  to_rgb: bool = False,
-                 channels_last: bool = False) -> None:
-        super().__init__()
+                 channels_last: bool = False,
+                 non_blocking: bool = True) -> None:
+        super().__init__(non_blocking=non_blocking)
         mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
         std_t = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
         if (std_t <= 0).any():
