@@ -4,7 +4,9 @@ from typing import List, Optional, Sequence, Union
 import torch
 from mmengine.model import BaseDataPreprocessor
 
+from lrfr.datasets.transforms.formatting import BATCH_RESIZE
 from lrfr.registry import MODELS
+from .batch_resize import apply_batch_resize
 
 
 @MODELS.register_module()
@@ -18,6 +20,11 @@ class FaceDataPreprocessor(BaseDataPreprocessor):
     For synthetic LR/HR pairs the data samples carry an ``hr_img`` (CHW uint8);
     it is normalised the same way and stored back on the sample as a float
     tensor on the model's device, so SR losses compare like with like.
+
+    Resizes that the pipeline left to the batch (``batched=True`` in
+    ``BicubicDownsample`` / ``ResizeFace``: ``batch_resize`` metainfo) are done here, on
+    the device, before normalisation (see :mod:`.batch_resize`); a batched
+    ``BicubicDownsample`` sample's packed HR face becomes its ``hr_img``.
 
     Args:
         mean (float | Sequence[float]): per-channel mean. Defaults to 127.5.
@@ -67,10 +74,13 @@ class FaceDataPreprocessor(BaseDataPreprocessor):
 
     def forward(self, data: dict, training: bool = False) -> dict:
         data = self.cast_data(data)
-        inputs = self.normalize(self._stack(data['inputs'], 'input images'))
+        imgs = data['inputs']
+        data_samples: Optional[list] = data.get('data_samples')
+        if data_samples is not None and any(BATCH_RESIZE in s.metainfo for s in data_samples):
+            imgs = apply_batch_resize(list(imgs), data_samples)
+        inputs = self.normalize(self._stack(imgs, 'input images'))
         if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        data_samples: Optional[list] = data.get('data_samples')
         if data_samples is not None:
             for sample in data_samples:
                 if 'hr_img' in sample:
