@@ -70,6 +70,7 @@ def test_pipeline_benchmark_all_variants_in_process(tmp_path, capsys):
     for stage in ('LoadFaceImage', 'CenterCrop', 'BicubicDownsample', 'ResizeFace', 'PackFaceInputs'):
         assert re.search(rf'\| {stage} \| \d+ \(\d+ %\) \| \d+ \(\d+ %\) \| \d+ \(\d+ %\) \|', out), stage
     assert 'the batched resizes in FaceDataPreprocessor' in out
+    assert re.search(r'\| img/s, in-process, by CPU time \| \d+ \| \d+ \| \d+ \|', out)
     rates = report['variants']
     need = report['workers']['syn + nat / packed']['in_process']
     assert abs(need['syn'] - 1350 / rates['syn']['in_process']['packed']) < 1e-9

@@ -61,6 +61,8 @@ from lrfr.utils.config_utils import load_config  # noqa: E402
 DEFAULT_CONFIG = 'configs/csri/csri_vdsr-centreface_1xb256_celeba-tinyface.py'
 SOURCES = ('files', 'packed', 'rec')
 COLLATES = ('pseudo_collate', 'face_collate')
+#: Key of the pass's process CPU time in :func:`time_stages`' result (not a stage).
+CPU_KEY = 'cpu'
 #: The issue's reference GPU rate (samples/s of the full-size CSRI step on one H200), not a measurement.
 REFERENCE_RATE = 2700.0
 #: CelebA's aligned faces (img_align_celeba): 178 wide, 218 high.
@@ -192,13 +194,18 @@ def stage_names(dataset) -> List[str]:
 
 
 def time_stages(dataset, batch_size: int) -> Dict[str, float]:
-    """Seconds per image of each stage (see :func:`stage_names`) over one pass of ``dataset``."""
+    """Seconds per image of each stage (see :func:`stage_names`) over one pass of ``dataset``.
+
+    Wall-clock time per stage; under :data:`CPU_KEY` the pass's process CPU time per image
+    (the same work, less what other processes on a shared machine took from it).
+    """
     from mmengine.dataset import pseudo_collate
     names = stage_names(dataset)
     totals = dict.fromkeys(names, 0.0)
     transforms = list(zip(names[1:-1], dataset.pipeline.transforms))
     clock = time.perf_counter
     batch = []
+    cpu_start = time.process_time()
     for idx in range(len(dataset)):
         start = clock()
         results = dataset.get_data_info(idx)
@@ -215,6 +222,7 @@ def time_stages(dataset, batch_size: int) -> Dict[str, float]:
             pseudo_collate(batch)
             totals['collate'] += clock() - start
             batch = []
+    totals[CPU_KEY] = time.process_time() - cpu_start
     return {name: seconds / len(dataset) for name, seconds in totals.items()}
 
 
@@ -248,7 +256,12 @@ def best_stages(dataset, batch_size: int, repeat: int) -> Dict[str, float]:
     """Per-stage seconds/image of the fastest of ``repeat`` passes (after a warm-up pass)."""
     time_stages(dataset, batch_size)
     runs = [time_stages(dataset, batch_size) for _ in range(repeat)]
-    return min(runs, key=lambda run: sum(run.values()))
+    return min(runs, key=wall_total)
+
+
+def wall_total(stages: Dict[str, float]) -> float:
+    """Wall seconds per image of all stages (the CPU-time entry left out)."""
+    return sum(v for k, v in stages.items() if k != CPU_KEY)
 
 
 def batch_resize_cost(dataset, batch_size: int, repeat: int) -> float:
@@ -306,14 +319,16 @@ def print_stage_table(label: str, stages: Dict[str, Dict[str, float]]) -> None:
     print(f'\n{label}: microseconds per image (share of the total), one process, one thread')
     print('| stage | ' + ' | '.join(sources) + ' |')
     print('|---|' + '---:|' * len(sources))
-    totals = {s: sum(stages[s].values()) for s in sources}
-    names = list(dict.fromkeys(n for s in sources for n in stages[s]))
+    totals = {s: wall_total(stages[s]) for s in sources}
+    names = list(dict.fromkeys(n for s in sources for n in stages[s] if n != CPU_KEY))
     for name in names:
         cells = [f'{stages[s][name] * 1e6:.0f} ({100 * stages[s][name] / totals[s]:.0f} %)'
                  if name in stages[s] else '-' for s in sources]
         print(f'| {name} | ' + ' | '.join(cells) + ' |')
     print('| **total** | ' + ' | '.join(f'{totals[s] * 1e6:.0f}' for s in sources) + ' |')
     print('| img/s, in-process | ' + ' | '.join(f'{1 / totals[s]:.0f}' for s in sources) + ' |')
+    print('| img/s, in-process, by CPU time | ' + ' | '.join(f'{1 / stages[s][CPU_KEY]:.0f}' for s in sources)
+          + ' |')
 
 
 def run(args: argparse.Namespace, work_dir: str) -> dict:
@@ -333,7 +348,9 @@ def run(args: argparse.Namespace, work_dir: str) -> dict:
             variants.append((f'{branch}, batched', branch, dict(ds_cfg, pipeline=with_transform_args(
                 ds_cfg['pipeline'], args.config, ['BicubicDownsample', 'ResizeFace'], batched=True))))
     roots = {}
-    report = dict(config=args.config, target=args.target, sources=list(args.sources), variants={})
+    report = dict(config=args.config, target=args.target, sources=list(args.sources), variants={},
+                  load_average=os.getloadavg(), cpus=os.cpu_count())
+    print(f'{args.config}: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start')
     for label, branch, ds_cfg in variants:
         if branch not in roots:
             roots[branch] = write_tree(ds_cfg['type'], osp.join(work_dir, branch), counts.get(ds_cfg['type'], 0))
@@ -341,7 +358,7 @@ def run(args: argparse.Namespace, work_dir: str) -> dict:
                                  args.sources)
         stages = {s: best_stages(d, args.batch_size, args.repeat) for s, d in datasets.items()}
         entry = dict(branch=branch, images=len(next(iter(datasets.values()))), stages=stages,
-                     in_process=({s: 1 / sum(v.values()) for s, v in stages.items()}))
+                     in_process={s: 1 / wall_total(v) for s, v in stages.items()})
         if not args.no_loader:
             for collate in COLLATES:
                 runs = {s: loader_rate(d, args.batch_size, args.repeat, collate) for s, d in datasets.items()}
