@@ -86,6 +86,7 @@ def test_pipeline_benchmark_through_a_worker(tmp_path, capsys):
     out = capsys.readouterr().out
     for collate in ('pseudo_collate', 'face_collate'):
         assert re.search(rf'\| img/s, DataLoader 1 worker, {collate} \| \d+ \|', out), out
+        assert re.search(rf'\| img/s per worker CPU second, {collate} \| \d+ \|', out), out
     assert re.search(r'\| syn \+ nat \| packed \| [\d.]+ \| [\d.]+ \| [\d.]+ \(= \d+\) \| [\d.]+ \| [\d.]+ \|', out)
 
 
