@@ -376,7 +376,8 @@ def run(args: argparse.Namespace, work_dir: str) -> dict:
         datasets = build_sources(ds_cfg, roots[branch], work_dir, label.replace(' ', '_').replace(',', ''),
                                  args.sources)
         stages = {s: best_stages(d, args.batch_size, args.repeat) for s, d in datasets.items()}
-        entry = dict(branch=branch, images=len(next(iter(datasets.values()))), stages=stages,
+        first = next(iter(datasets.values()))
+        entry = dict(branch=branch, images=len(first), stages=stages,
                      in_process={s: 1 / v[CPU_KEY] for s, v in stages.items()},
                      in_process_wall={s: 1 / wall_total(v) for s, v in stages.items()})
         if not args.no_loader:
@@ -386,10 +387,15 @@ def run(args: argparse.Namespace, work_dir: str) -> dict:
                 entry[collate] = {s: 1 / run['worker_cpu'] for s, run in runs.items()}
                 entry[f'{collate}_main_cpu_s_per_image'] = {s: run['main_cpu'] for s, run in runs.items()}
         if label.endswith('batched'):
-            entry['preprocessor_cpu_s_per_image'] = batch_resize_cost(next(iter(datasets.values())), args.batch_size,
+            entry['preprocessor_cpu_s_per_image'] = batch_resize_cost(first, args.batch_size,
                                                                       args.repeat)
+        if 'files' in datasets:
+            files = datasets['files']
+            entry['mean_file_bytes'] = float(np.mean([osp.getsize(files.get_data_info(i)['img_path'])
+                                                      for i in range(len(files))]))
         report['variants'][label] = entry
-        print_stage_table(f'{label} ({ds_cfg["type"]}, {entry["images"]} images)', stages)
+        size = f', mean JPEG {entry["mean_file_bytes"]:.0f} B' if 'mean_file_bytes' in entry else ''
+        print_stage_table(f'{label} ({ds_cfg["type"]}, {entry["images"]} images{size})', stages)
         for collate in COLLATES if not args.no_loader else ():
             print(f'| img/s, DataLoader 1 worker, {collate} | ' + ' | '.join(
                 f'{entry[collate + "_wall"][s]:.0f}' for s in stages) + ' |')
@@ -419,9 +425,9 @@ def run(args: argparse.Namespace, work_dir: str) -> dict:
             need = {k: workers_needed(args.target, shares, {b: report['variants'][combo[b]][k][source]
                                                             for b in shares}) for k in kinds}
             report['workers'][f'{name} / {source}'] = need
-            first = need[kinds[0]]
-            print(f'| {name} | {source} | ' + ' | '.join(f'{first[b]:.1f}' for b in shares)
-                  + f' | {first["together"]:.1f} (= {math.ceil(first["together"])}) | '
+            main = need[kinds[0]]
+            print(f'| {name} | {source} | ' + ' | '.join(f'{main[b]:.1f}' for b in shares)
+                  + f' | {main["together"]:.1f} (= {math.ceil(main["together"])}) | '
                   + ' | '.join(f'{need[k]["together"]:.1f}' for k in kinds[1:]) + (' |' if kinds[1:] else ''))
     if args.json:
         with open(args.json, 'w') as f:
