@@ -106,7 +106,7 @@ def make_synthetic_celeba(root: str, num_images: int, seed: int = 0, per_identit
 
     ``Img/img_align_celeba/000001.jpg ...`` are 178x218 JPEGs (CelebA's aligned size) of a
     smooth random texture over a vertical gradient, at JPEG quality 90, which gives files
-    of ~7 kB like the real set (1.4 GB for 202,599 images); ``per_identity`` consecutive
+    of ~6 kB (the real set: ~7 kB, 1.4 GB for 202,599 images); ``per_identity`` consecutive
     images share an identity (CelebA: 202,599 / 10,177 ~ 20); all in partition 0.
     """
     rng = np.random.default_rng(seed)
