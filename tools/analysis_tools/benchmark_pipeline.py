@@ -20,7 +20,8 @@ the synthetic CelebA LR/HR branch and the native TinyFace branch, each with its 
   worker loop and sending the batch to the main process through shared memory), with
   mmengine's ``pseudo_collate`` and with lrfr's ``face_collate`` (one shared-memory
   segment per batch for the faces instead of one per face): the wall-clock rate, the
-  worker's CPU time per image and the main process's (receiving the batch).
+  worker's CPU time per image (from ``/proc/<pid>/stat``: Linux) and the main process's
+  (receiving the batch).
 
 Stages are timed by the wall clock; the in-process total is also given by CPU time. The
 worker count uses the CPU-time rates (images per CPU second of one worker), which a shared
@@ -43,7 +44,6 @@ import json
 import math
 import os
 import os.path as osp
-import resource
 import sys
 import tempfile
 import time
@@ -231,43 +231,52 @@ def time_stages(dataset, batch_size: int) -> Dict[str, float]:
     return {name: seconds / len(dataset) for name, seconds in totals.items()}
 
 
-def _single_thread_worker(_: int) -> None:
+def _worker_init(pid_slot, _: int) -> None:
+    """Single-threaded worker that tells the main process its pid (to read its CPU time)."""
     cv2.setNumThreads(0)
     torch.set_num_threads(1)
+    pid_slot.value = os.getpid()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc/<pid>/stat``, clock ticks)."""
+    with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()  # after "pid (comm)": state is field 3, utime 14, stime 15
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
 def loader_rate(dataset, batch_size: int, repeat: int, collate: str) -> Dict[str, float]:
-    """One pass of ``dataset`` through a ``DataLoader`` with ONE worker process: rate and CPU per image.
+    """``dataset`` through a ``DataLoader`` with ONE persistent worker process: rate and CPU per image.
 
     ``collate`` is ``pseudo_collate`` (mmengine's default) or ``face_collate``; no pinning.
-    Returns ``rate`` (images/s, wall clock), ``worker_cpu`` (the worker's CPU seconds per
-    image, from ``getrusage(RUSAGE_CHILDREN)`` once it has exited and been reaped, less the
-    CPU of a worker that loads one sample: its start and exit) and ``main_cpu`` (this process's CPU seconds per image:
-    receiving the batches), each the best of ``repeat`` passes. On a shared machine the CPU
+    After an untimed pass (the worker's start), ``repeat`` passes give ``rate`` (images/s,
+    wall clock), ``worker_cpu`` (the worker's CPU seconds per image, from its
+    ``/proc/<pid>/stat``) and ``main_cpu`` (this process's CPU seconds per image:
+    receiving the batches), each the best of the passes. On a shared machine the CPU
     figures are the per-worker cost; the wall rate also counts what other jobs took.
     """
-    from mmengine.registry import FUNCTIONS
+    import functools
+    import multiprocessing
 
-    def one_pass(data) -> Tuple[float, float, float]:
-        loader = torch.utils.data.DataLoader(data, batch_size=batch_size, num_workers=1,
-                                             collate_fn=FUNCTIONS.get(collate), worker_init_fn=_single_thread_worker)
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    from mmengine.registry import FUNCTIONS
+    pid = multiprocessing.Value('i', 0)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=1, persistent_workers=True,
+                                         collate_fn=FUNCTIONS.get(collate),
+                                         worker_init_fn=functools.partial(_worker_init, pid))
+    best: Dict[str, float] = {}
+    for k in range(repeat + 1):
+        worker = process_cpu_seconds(pid.value) if pid.value else 0.0
         start, cpu = time.perf_counter(), time.process_time()
-        for _ in loader:  # the worker is joined (and reaped) when the pass ends
+        for _ in loader:
             pass
         wall, main = time.perf_counter() - start, time.process_time() - cpu
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return wall, (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime), main
-
-    # A worker's start and exit (fork, imports already done, first sample), measured on one sample.
-    start_cpu = min(one_pass(torch.utils.data.Subset(dataset, [0]))[1] for _ in range(2))
-    best: Dict[str, float] = {}
-    for _ in range(repeat):
-        wall, worker, main = one_pass(dataset)
-        run = dict(rate=len(dataset) / wall, worker_cpu=max(worker - start_cpu, 1e-9) / len(dataset),
-                   main_cpu=main / len(dataset))
+        worker = process_cpu_seconds(pid.value) - worker
+        if k == 0:
+            continue  # the worker's start
+        run = dict(rate=len(dataset) / wall, worker_cpu=max(worker, 1e-9) / len(dataset), main_cpu=main / len(dataset))
         for key, value in run.items():
             best[key] = max(best.get(key, value), value) if key == 'rate' else min(best.get(key, value), value)
+    del loader  # ends the worker
     return best
 
 
