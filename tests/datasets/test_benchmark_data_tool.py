@@ -99,3 +99,14 @@ def test_pipeline_benchmark_bad_input(tmp_path):
         tool.branch_datasets(dict(), 'cfg.py')
     with pytest.raises(SystemExit):
         tool.parse_args(['--num-syn', '0'])
+
+
+def test_process_cpu_seconds_reads_this_process():
+    import os
+    import time
+    tool = _load_pipeline_tool()
+    start = time.process_time()
+    while time.process_time() - start < 0.2:  # burn 0.2 s of CPU so the tick counter moves
+        pass
+    # /proc counts in clock ticks (10 ms): the two clocks agree to a few ticks
+    assert abs(tool.process_cpu_seconds(os.getpid()) - time.process_time()) < 0.05
