@@ -41,3 +41,25 @@ def test_bad_input_raises_clearly():
         pre(_data([torch.zeros(3, 4, 4, dtype=torch.uint8), torch.zeros(3, 5, 4, dtype=torch.uint8)]))
     with pytest.raises(ValueError, match='std must be positive'):
         MODELS.build(dict(type='FaceDataPreprocessor', std=0))
+
+
+@pytest.mark.parametrize('non_blocking', [True, False])
+def test_host_to_device_copies_pass_non_blocking(monkeypatch, non_blocking):
+    # Every tensor cast_data moves (inputs and the samples' hr_img / gt_label) must get the flag: without it a
+    # copy from pinned memory stalls the host until the GPU has the batch (issue 12).
+    calls = []
+    original = torch.Tensor.to
+
+    def recording_to(self, *args, **kwargs):
+        calls.append((tuple(self.shape), kwargs.get('non_blocking')))
+        return original(self, *args, **kwargs)
+
+    pre = MODELS.build(dict(type='FaceDataPreprocessor', non_blocking=non_blocking))
+    imgs = [torch.zeros(3, 2, 2, dtype=torch.uint8), torch.zeros(3, 2, 2, dtype=torch.uint8)]
+    data = _data(imgs, hr=torch.zeros(3, 4, 4, dtype=torch.uint8))
+    data['data_samples'][1].set_gt_label(1)
+    monkeypatch.setattr(torch.Tensor, 'to', recording_to)
+    pre(data)
+    moved = [shape for shape, _ in calls]
+    assert moved.count((3, 2, 2)) == 2 and (3, 4, 4) in moved and (1,) in moved, calls
+    assert {flag for _, flag in calls} == {non_blocking}, calls

@@ -23,7 +23,7 @@ import os
 import os.path as osp
 import tempfile
 import time
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -61,16 +61,18 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def make_synthetic_tinyface(root: str, num_images: int, seed: int = 0) -> str:
+def make_synthetic_tinyface(root: str, num_images: int, seed: int = 0,
+                            heights: Tuple[int, int] = (12, 32)) -> str:
     """Write ``num_images`` TinyFace-like JPEGs under ``root/Training_Set`` (~3 per identity).
 
     Faces are smooth random images (blurred noise), so JPEG sizes and decoding cost are
-    close to real ~20x16 faces; heights 12-32 px, width = 0.8 x height.
+    close to real ~20x16 faces; heights uniform in ``heights`` (inclusive; TinyFace's
+    own range is 6-32 px, paper Fig. 4), width = 0.8 x height.
     """
     rng = np.random.default_rng(seed)
     for i in range(num_images):
         pid = i // 3 + 1
-        height = int(rng.integers(12, 33))
+        height = int(rng.integers(heights[0], heights[1] + 1))
         width = max(4, round(0.8 * height))
         img = cv2.GaussianBlur(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), (3, 3), 0)
         folder = osp.join(root, 'Training_Set', str(pid))

@@ -8,6 +8,14 @@ from mmpretrain.structures import DataSample
 
 from lrfr.registry import TRANSFORMS
 
+#: Metainfo key of a resize left to the batch (``batched=True`` in :class:`BicubicDownsample` /
+#: :class:`ResizeFace`): the tuple of ``(H, W)`` sizes ``FaceDataPreprocessor`` bicubic-resizes ``inputs``
+#: through, in order, on the whole batch.
+BATCH_RESIZE = 'batch_resize'
+#: Metainfo flag: the packed ``inputs`` is the HR face; ``FaceDataPreprocessor`` keeps it as ``hr_img``
+#: before resizing it through ``batch_resize`` (the LR/HR pairs of a batched ``BicubicDownsample``).
+BATCH_KEEP_HR = 'batch_keep_hr'
+
 
 def image_to_tensor(img: np.ndarray, key: str, source: str) -> torch.Tensor:
     """``HWC uint8`` 3-channel array -> contiguous ``CHW uint8`` tensor; anything else is an error.
@@ -33,7 +41,9 @@ class PackFaceInputs(BaseTransform):
     The data sample gets ``gt_label`` when the results have one (distractors carry
     ``DISTRACTOR_LABEL``; unlabelled data may have none), the ``meta_keys`` present
     in the results as metainfo, and ``hr_img`` (``CHW uint8`` tensor) when the
-    sample is a synthetic LR/HR pair.
+    sample is a synthetic LR/HR pair. The keys of a resize left to the batch
+    (:data:`BATCH_RESIZE`, :data:`BATCH_KEEP_HR`) are always packed as metainfo,
+    whatever ``meta_keys`` says: without them the model would see the un-resized face.
 
     Args:
         meta_keys (Sequence[str]): metainfo keys copied when present. Defaults to
@@ -59,7 +69,7 @@ class PackFaceInputs(BaseTransform):
             sample.set_gt_label(int(label) if isinstance(label, np.integer) else label)
         if results.get('hr_img') is not None:
             sample.set_field(image_to_tensor(results['hr_img'], 'hr_img', source), 'hr_img')
-        for key in self.meta_keys:
+        for key in self.meta_keys + (BATCH_RESIZE, BATCH_KEEP_HR):
             if key in results:
                 sample.set_field(results[key], key, field_type='metainfo')
         return dict(inputs=image_to_tensor(results['img'], 'img', source), data_samples=sample)

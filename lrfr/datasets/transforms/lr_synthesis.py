@@ -5,6 +5,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from lrfr.registry import TRANSFORMS
+from .formatting import BATCH_KEEP_HR, BATCH_RESIZE
 from .degradations import (INTERPOLATIONS, TINYFACE_HEIGHT_MEAN, TINYFACE_MEAN_SIZE, DegradationParams,
                            check_size, make_rng, random_degrade, resize, sample_height)
 
@@ -94,6 +95,15 @@ class BicubicDownsample(_LRSynthesis):
     * ``upsample_to``: bicubic-up-sample the LR face back to the FR input size (VDSR's
       interpolated-LR input), so synthetic and native faces share one size in a batch.
 
+    ``batched=True`` leaves the down- and up-sampling to the batch: the sample keeps
+    the HR face as ``img`` (at ``hr_size`` when given) and records the LR size and
+    ``upsample_to`` in ``batch_resize`` (with ``batch_keep_hr``); ``FaceDataPreprocessor``
+    then keeps the HR face as ``hr_img`` and makes the ILR input for the whole batch at
+    once on the training device (torch's anti-aliased bicubic, within 1-2 grey levels of
+    the per-sample Pillow path: docs/benchmark.md, "Feeding a GPU"). It needs
+    ``upsample_to``, ``keep_hr`` and the bicubic filter, and no transform after it that
+    reads ``hr_img``. The LR size is still drawn here, per sample.
+
     **Required keys:** ``img`` (and ``sample_idx`` when ``height_range`` and ``seed``
     are set). **Modified:** ``img`` (LR or ILR), ``img_shape``. **Added:** ``lr_shape``
     (the size the face was down-sampled to), ``hr_img`` when ``keep_hr``.
@@ -113,6 +123,8 @@ class BicubicDownsample(_LRSynthesis):
         width_ratio (float): LR width / height for drawn heights. Defaults to 0.8.
         seed (int, optional): seed of the drawn heights (see :class:`_LRSynthesis`).
             Defaults to None.
+        batched (bool): leave the resizing to ``FaceDataPreprocessor`` (see above).
+            Defaults to False.
     """
 
     def __init__(self, size: Optional[Sequence[int]] = None, keep_hr: bool = True,
@@ -121,8 +133,13 @@ class BicubicDownsample(_LRSynthesis):
                  height_range: Optional[Sequence[int]] = None,
                  height_mean: float = TINYFACE_HEIGHT_MEAN, height_std: float = 5.0,
                  width_ratio: float = TINYFACE_MEAN_SIZE[1] / TINYFACE_MEAN_SIZE[0],
-                 seed: Optional[int] = None) -> None:
+                 seed: Optional[int] = None, batched: bool = False) -> None:
         super().__init__(keep_hr, hr_size, upsample_to, seed)
+        if batched and (upsample_to is None or not keep_hr or interpolation != 'bicubic'):
+            raise ValueError(f'BicubicDownsample(batched=True) needs upsample_to, keep_hr=True and '
+                             f"interpolation='bicubic' (the batch is resized on the device), got "
+                             f'upsample_to={upsample_to!r}, keep_hr={keep_hr!r}, interpolation={interpolation!r}')
+        self.batched = bool(batched)
         if size is not None and height_range is not None:
             raise ValueError(f'BicubicDownsample: give a fixed size or a height_range, not both '
                              f'(got size={size!r}, height_range={height_range!r})')
@@ -156,12 +173,28 @@ class BicubicDownsample(_LRSynthesis):
     def degrade(self, img: np.ndarray, results: dict) -> np.ndarray:
         return resize(img, self.lr_size(results), self.interpolation)
 
+    def transform(self, results: dict) -> dict:
+        """Per sample as :class:`_LRSynthesis`; with ``batched``, record the resizes for the batch instead."""
+        if not self.batched:
+            return super().transform(results)
+        if 'img' not in results:
+            raise KeyError(f'BicubicDownsample: results have no "img" (put LoadFaceImage first); '
+                           f'keys: {sorted(results)}')
+        hr = results['img'] if self.hr_size is None else resize(results['img'], self.hr_size, 'bicubic')
+        lr_size = self.lr_size(results)
+        results['img'] = hr
+        results['lr_shape'] = lr_size
+        results['img_shape'] = self.upsample_to
+        results[BATCH_RESIZE] = (lr_size, self.upsample_to)
+        results[BATCH_KEEP_HR] = True
+        return results
+
     def __repr__(self) -> str:
         size = (f'size={self.size}' if self.height_range is None else
                 f'height_range={self.height_range}, height_mean={self.height_mean}, '
                 f'height_std={self.height_std}, width_ratio={self.width_ratio}, seed={self.seed}')
         return (f'{self.__class__.__name__}({size}, keep_hr={self.keep_hr}, hr_size={self.hr_size}, '
-                f'upsample_to={self.upsample_to}, interpolation={self.interpolation!r})')
+                f'upsample_to={self.upsample_to}, interpolation={self.interpolation!r}, batched={self.batched})')
 
 
 @TRANSFORMS.register_module()

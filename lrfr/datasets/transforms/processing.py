@@ -5,6 +5,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from lrfr.registry import TRANSFORMS
+from .formatting import BATCH_RESIZE
 from .degradations import INTERPOLATIONS, check_size, resize
 
 
@@ -18,17 +19,26 @@ class ResizeFace(BaseTransform):
     Filters are the anti-aliased ones of
     :func:`lrfr.datasets.transforms.degradations.resize`.
 
+    ``batched=True`` leaves the resize of ``img`` to the batch: the size is appended to
+    the sample's ``batch_resize`` and ``FaceDataPreprocessor`` bicubic-resizes every such
+    face on the training device, grouped by shape (torch's anti-aliased bicubic, within a
+    grey level on average of Pillow's: docs/benchmark.md, "Feeding a GPU"). Only for
+    ``keys=('img',)`` and the bicubic filter.
+
     **Required keys:** ``keys``. **Modified:** ``keys``, ``img_shape`` (when ``img`` is resized).
+    **Added:** ``batch_resize`` (``batched`` only).
 
     Args:
         size (Sequence[int]): output ``(H, W)``.
         interpolation (str): one of ``nearest``, ``bilinear``, ``bicubic``,
             ``area``, ``lanczos``. Defaults to 'bicubic'.
         keys (Sequence[str]): image keys to resize. Defaults to ('img',).
+        batched (bool): leave the resize to ``FaceDataPreprocessor`` (see above).
+            Defaults to False.
     """
 
     def __init__(self, size: Sequence[int], interpolation: str = 'bicubic',
-                 keys: Sequence[str] = ('img',)) -> None:
+                 keys: Sequence[str] = ('img',), batched: bool = False) -> None:
         self.size = check_size(size)
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f'ResizeFace: interpolation must be one of {INTERPOLATIONS}, '
@@ -37,9 +47,20 @@ class ResizeFace(BaseTransform):
             raise ValueError(f'ResizeFace: keys must be a non-empty sequence of names, got {keys!r}')
         self.interpolation = interpolation
         self.keys = tuple(keys)
+        if batched and (self.keys != ('img',) or interpolation != 'bicubic'):
+            raise ValueError(f"ResizeFace(batched=True) needs keys=('img',) and interpolation='bicubic' "
+                             f'(the batch is resized on the device), got keys={self.keys}, '
+                             f'interpolation={interpolation!r}')
+        self.batched = bool(batched)
 
     def transform(self, results: dict) -> dict:
         """Resize every key in ``keys``; a missing key is an error (a mis-ordered pipeline)."""
+        if self.batched:
+            if 'img' not in results:
+                raise KeyError(f'ResizeFace: results have no \'img\'; keys: {sorted(results)}')
+            results[BATCH_RESIZE] = tuple(results.get(BATCH_RESIZE, ())) + (self.size,)
+            results['img_shape'] = self.size
+            return results
         for key in self.keys:
             if key not in results:
                 raise KeyError(f'ResizeFace: results have no {key!r}; keys: {sorted(results)}')
@@ -50,7 +71,7 @@ class ResizeFace(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(size={self.size}, '
-                f'interpolation={self.interpolation!r}, keys={self.keys})')
+                f'interpolation={self.interpolation!r}, keys={self.keys}, batched={self.batched})')
 
 
 @TRANSFORMS.register_module()

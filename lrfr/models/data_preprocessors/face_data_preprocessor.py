@@ -4,7 +4,9 @@ from typing import List, Optional, Sequence, Union
 import torch
 from mmengine.model import BaseDataPreprocessor
 
+from lrfr.datasets.transforms.formatting import BATCH_RESIZE
 from lrfr.registry import MODELS
+from .batch_resize import apply_batch_resize
 
 
 @MODELS.register_module()
@@ -19,20 +21,31 @@ class FaceDataPreprocessor(BaseDataPreprocessor):
     it is normalised the same way and stored back on the sample as a float
     tensor on the model's device, so SR losses compare like with like.
 
+    Resizes that the pipeline left to the batch (``batched=True`` in
+    ``BicubicDownsample`` / ``ResizeFace``: ``batch_resize`` metainfo) are done here, on
+    the device, before normalisation (see :mod:`.batch_resize`); a batched
+    ``BicubicDownsample`` sample's packed HR face becomes its ``hr_img``.
+
     Args:
         mean (float | Sequence[float]): per-channel mean. Defaults to 127.5.
         std (float | Sequence[float]): per-channel std. Defaults to 128.0.
         to_rgb (bool): swap BGR to RGB. Defaults to False.
         channels_last (bool): return inputs in ``torch.channels_last`` memory
             format (faster convolutions on GPUs with tensor cores).
+        non_blocking (bool): copy inputs and data-sample tensors (``hr_img``,
+            labels) to the device with ``non_blocking=True`` (mmengine's
+            ``cast_data``): from pinned host memory (``pin_memory=True`` in the
+            DataLoader) the copy is queued on the stream instead of stalling the
+            host until it ends. Harmless on a CPU. Defaults to True.
     """
 
     def __init__(self,
                  mean: Union[float, Sequence[float]] = 127.5,
                  std: Union[float, Sequence[float]] = 128.0,
                  to_rgb: bool = False,
-                 channels_last: bool = False) -> None:
-        super().__init__()
+                 channels_last: bool = False,
+                 non_blocking: bool = True) -> None:
+        super().__init__(non_blocking=non_blocking)
         mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
         std_t = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
         if (std_t <= 0).any():
@@ -61,10 +74,13 @@ class FaceDataPreprocessor(BaseDataPreprocessor):
 
     def forward(self, data: dict, training: bool = False) -> dict:
         data = self.cast_data(data)
-        inputs = self.normalize(self._stack(data['inputs'], 'input images'))
+        imgs = data['inputs']
+        data_samples: Optional[list] = data.get('data_samples')
+        if data_samples is not None and any(BATCH_RESIZE in s.metainfo for s in data_samples):
+            imgs = apply_batch_resize(list(imgs), data_samples)
+        inputs = self.normalize(self._stack(imgs, 'input images'))
         if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        data_samples: Optional[list] = data.get('data_samples')
         if data_samples is not None:
             for sample in data_samples:
                 if 'hr_img' in sample:
