@@ -353,7 +353,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         raise SystemExit('--device cpu on a GPU machine: mmengine would still train on the GPU; '
                          'run with CUDA_VISIBLE_DEVICES= to time the CPU')
     if args.amp and device == 'cpu':
-        raise SystemExit("--amp needs the GPU: mmengine's AmpOptimWrapper refuses the CPU")
+        raise SystemExit('--amp needs a GPU: lrfr keeps CPU runs in fp32 (tools/train.py --amp does the same), '
+                         'bf16 on CPUs without AVX512-BF16 being many times slower')
     if args.threads:
         torch.set_num_threads(args.threads)
     register_all_modules()
