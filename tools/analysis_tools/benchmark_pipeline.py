@@ -25,14 +25,14 @@ the synthetic CelebA LR/HR branch and the native TinyFace branch, each with its 
 
 Stages are timed by the wall clock; the in-process total is also given by CPU time. The
 worker count uses the CPU-time rates (images per CPU second of one worker), which a shared
-machine does not distort: what other jobs take shows in wall time, not in CPU time.
+machine distorts much less: what other jobs take shows in wall time, not in CPU time
+(shared caches still slow a process down a little).
 
 ``--random-lr`` adds the synthetic branch with ``BicubicDownsample``'s fixed LR size replaced
 by TinyFace-like drawn heights (``height_range=(6, 32)``); ``--batched`` adds every branch
 with ``batched=True`` in its ``BicubicDownsample`` / ``ResizeFace`` (the resizes are then done
 on the whole batch by ``FaceDataPreprocessor``, whose cost per image on this CPU is printed
-too). Each figure is the best of ``--repeat`` passes
-over a warm page cache (the machine may be shared).
+too). Each figure is the best of ``--repeat`` passes over a warm page cache.
 
 The worker count for a GPU step of ``--target`` samples/s (default 2,700, the reference
 rate of issue 12 for the full-size CSRI step on one H200; not measured here) with the
