@@ -99,6 +99,22 @@ def test_a_two_stage_demo_chain_runs_and_reports(tool, tmp_path, capsys):
     assert json.loads(out.read_text())[0]['config'] == 'centreface_1xb32_demo-hr-native'  # command-line order
     assert '| centreface_1xb32_demo-hr | 5 | 8 |' in capsys.readouterr().out
 
+    # --skip-existing: both finished runs come back from the JSON without training; another length is not reused
+    argv = [str(DEMO / 'centreface_1xb32_demo-hr-native.py'), str(DEMO / 'centreface_1xb32_demo-hr.py'),
+            '--seeds', '1', '--first-seed', '5', '--batch-size', '8', '--work-dir', str(tmp_path / 'runs'),
+            '--data-root', str(REPO / 'data' / 'demo_tinyface'), '--out', str(out), '--skip-existing']
+
+    def no_training(path, *args):
+        raise AssertionError(f'{path} trained again')
+    tool_run_one, tool.run_one = tool.run_one, no_training
+    try:
+        again = tool.main(argv + ['--iters', '4'])
+        assert [r['final'] for r in again] == [r['final'] for r in records]
+        with pytest.raises(AssertionError, match='trained again'):
+            tool.main(argv + ['--iters', '5'])
+    finally:
+        tool.run_one = tool_run_one
+
 
 def test_stages_of_an_earlier_invocation_are_found_in_the_work_dir(tool, tmp_path):
     earlier = tmp_path / 'vdsr_x' / 'seed1' / 'iter_30.pth'

@@ -15,7 +15,8 @@ same seed's checkpoint of ``<name>`` when ``<name>`` is among the CONFIGs (they 
 order) or was left in ``--work-dir`` by an earlier invocation with the same ``--iters``, and dropped otherwise
 (the stage then starts from scratch: its ``from`` column says ``scratch``, else ``config``); so is any other
 checkpoint the config names that is not on this machine (a converted public model). ``--out`` is
-rewritten after every run.
+rewritten after every run; with ``--skip-existing`` the runs it holds that finished (same ``--iters`` and
+``--batch-size``, final checkpoint present) are reused, so an interrupted sweep goes on where it stopped.
 
 Per run the table gives the first and final loss (means of the first and last 5 iterations), the largest
 loss and its iteration, the largest ratio of a 5-iteration moving mean to the median of the 50 iterations
@@ -49,7 +50,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-import lrfr  # noqa: E402,F401  (registers lrfr's modules)
+from lrfr.utils import register_all_modules  # noqa: E402
 from lrfr.engine.hooks import LossDivergedError  # noqa: E402
 from lrfr.utils.config_utils import fill_sampler_length  # noqa: E402
 
@@ -72,6 +73,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--spike-rise', type=float, default=0.25,
                         help='... that also gave back more than this share of its progress (default 0.25)')
     parser.add_argument('--out', help='write the per-run records (every loss included) to this JSON file')
+    parser.add_argument('--skip-existing', action='store_true',
+                        help='reuse the records of --out whose runs (same --iters and --batch-size) finished')
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f'--seeds must be >= 1, got {args.seeds}')
@@ -350,6 +353,19 @@ def summary(records: List[dict]) -> str:
     return '\n'.join(lines)
 
 
+def finished_runs(args: argparse.Namespace) -> Dict[tuple, dict]:
+    """The records of ``--out`` whose run had this invocation's ``--iters`` and ``--batch-size`` and left its
+    final checkpoint (``--skip-existing``: an interrupted sweep goes on where it stopped)."""
+    if not args.out or not osp.isfile(args.out):
+        return {}
+    with open(args.out, encoding='utf-8') as f:
+        records = json.load(f)
+    return {(r['config'], r['seed']): r for r in records
+            if (args.iters is None or r['iters'] == args.iters)
+            and (args.batch_size is None or r['batch'] == args.batch_size)
+            and r.get('final_ckpt') and osp.isfile(r['final_ckpt'])}
+
+
 def main(argv: Optional[List[str]] = None) -> List[dict]:
     args = parse_args(argv)
     for path in args.configs:
@@ -357,12 +373,14 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
             raise SystemExit(f'check_stability: config file not found: {path}')
         if 'train_cfg' not in Config.fromfile(path):
             raise SystemExit(f'check_stability: {path} has no train_cfg (a test-only config): nothing to train')
+    register_all_modules()  # lrfr's modules, and lrfr.compat (e.g. torch >= 2.6 loading mmengine checkpoints)
     torch.set_num_threads(args.threads)
+    done = finished_runs(args) if args.skip_existing else {}
     records: List[dict] = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         checkpoints = EarlierRuns(args.work_dir, seed, args.iters)  # this seed's finished stages
         for path in order_by_dependency(args.configs):
-            record = run_one(path, seed, args, checkpoints)
+            record = done.get((stem(path), seed)) or run_one(path, seed, args, checkpoints)
             if record['final_ckpt']:
                 checkpoints[stem(path)] = record['final_ckpt']
             records.append(record)
