@@ -29,6 +29,9 @@ train_dataloader = dict(
     persistent_workers=True,
     pin_memory=True,
     prefetch_factor=4,
+    # the batch's faces in one shared-memory storage (one segment per batch, not per face): up to 3x the faces
+    # per worker (docs/benchmark.md, "Feeding a GPU"); the batch is the same as pseudo_collate's
+    collate_fn=dict(type='face_collate'),
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(type='TinyFaceDataset', data_root=tinyface_root, split='train', branch='nat',
                  pipeline=native_train_pipeline),
