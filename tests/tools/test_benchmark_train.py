@@ -117,5 +117,5 @@ def test_both_paths_report(tool, tmp_path):
 
 
 def test_amp_on_cpu_is_refused(tool):
-    with pytest.raises(SystemExit, match='AmpOptimWrapper'):
+    with pytest.raises(SystemExit, match='--amp needs a GPU: lrfr keeps CPU runs in fp32'):
         tool.main([str(DEMO_CSRI), '--amp', 'bf16', '--device', 'cpu'])
