@@ -174,3 +174,9 @@ def test_summary_has_one_row_per_config(tool):
             for s, f, m, st in ((0, 0.5, 1.01, 'ok'), (1, 0.25, 3.0, 'ok (bump: 10 % of the progress)'))]
     row = tool.summary(runs).splitlines()[2]
     assert row == '| a | 0,1 | 0.5 / 0.25 | 1.01 / 3.00 | ok; ok (bump: 10 % of the progress) |'
+
+
+def test_a_never_trained_reference_is_skipped(tool, capsys, tmp_path):
+    untrained = DEMO / 'centreface_1xb32_demo-untrained.py'
+    assert tool.main([str(untrained), '--work-dir', str(tmp_path)]) == []
+    assert f'skipping {untrained} (benchmark.train=False' in capsys.readouterr().out

@@ -373,6 +373,10 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
             raise SystemExit(f'check_stability: config file not found: {path}')
         if 'train_cfg' not in Config.fromfile(path):
             raise SystemExit(f'check_stability: {path} has no train_cfg (a test-only config): nothing to train')
+    untrained = [p for p in args.configs if (Config.fromfile(p).get('benchmark') or {}).get('train') is False]
+    for path in untrained:  # e.g. the demo's untrained reference row: never trained, so nothing to check
+        print(f'check_stability: skipping {path} (benchmark.train=False: a reference that is never trained)')
+    args.configs = [p for p in args.configs if p not in untrained]
     register_all_modules()  # lrfr's modules, and lrfr.compat (e.g. torch >= 2.6 loading mmengine checkpoints)
     torch.set_num_threads(args.threads)
     done = finished_runs(args) if args.skip_existing else {}
