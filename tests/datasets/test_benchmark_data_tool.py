@@ -9,9 +9,10 @@ from lrfr.datasets import TinyFaceDataset
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def _load_tool():
-    path = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_data.py')
-    spec = importlib.util.spec_from_file_location('lrfr_benchmark_data_tool', path)
+def _load_tool(name: str = 'benchmark_data'):
+    """tools/analysis_tools/<name>.py as a module."""
+    path = osp.join(REPO, 'tools', 'analysis_tools', f'{name}.py')
+    spec = importlib.util.spec_from_file_location(f'lrfr_{name}_tool', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -38,11 +39,7 @@ def test_benchmark_prints_both_sources(tmp_path, monkeypatch, capsys):
 
 # --- tools/analysis_tools/benchmark_pipeline.py: per-stage, per-worker cost of the CSRI pipelines ---------------
 def _load_pipeline_tool():
-    path = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_pipeline.py')
-    spec = importlib.util.spec_from_file_location('lrfr_benchmark_pipeline_tool', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load_tool('benchmark_pipeline')
 
 
 def test_synthetic_celeba_tree_is_celeba_shaped(tmp_path):
