@@ -27,18 +27,13 @@ native_train_pipeline = [
     dict(type='RandomHFlip', prob=0.5),
     dict(type='PackFaceInputs'),
 ]
+# the base's loader settings (workers, pinned memory, prefetch, face_collate) with both branches in each batch
 train_dataloader = dict(
-    _delete_=True,
     batch_size=train_batch_size,
-    num_workers=8,
-    persistent_workers=True,
-    pin_memory=True,
-    prefetch_factor=4,
-    # the batch's faces in one shared-memory storage (one segment per batch, not per face): up to 3x the faces
-    # per worker (docs/benchmark.md, "Feeding a GPU"); the batch is the same as pseudo_collate's
-    collate_fn=dict(type='face_collate'),
-    sampler=dict(type='MultiBranchSampler', batch_size=train_batch_size, source_ratio=dict(syn=1, nat=1)),
+    sampler=dict(_delete_=True, type='MultiBranchSampler', batch_size=train_batch_size,
+                 source_ratio=dict(syn=1, nat=1)),
     dataset=dict(
+        _delete_=True,
         type='ConcatDataset',
         # each branch has its own label space (MS1MV2 and TinyFace identities)
         ignore_keys=['classes', 'num_classes'],
